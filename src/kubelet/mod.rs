@@ -1,0 +1,12 @@
+//! The kubelet side of the pipeline: where to reach a kubelet ([`address`]), how to fetch
+//! `/metrics/resource` from it ([`client`]), and how to turn the body into points ([`decode`]).
+//!
+//! Nothing here knows about the store or the API; the scraper pool drives these pieces.
+
+pub mod address;
+pub mod client;
+pub mod decode;
+pub mod sample;
+
+pub use decode::{decode, DecodeError};
+pub use sample::{ContainerSample, NodeBatch, Point, PodSample, Timestamp};
