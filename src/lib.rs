@@ -9,6 +9,7 @@
 //! happens.
 
 pub mod api;
+pub mod app;
 pub mod apiserver;
 pub mod cli;
 pub mod inventory;

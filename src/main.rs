@@ -1,1 +1,180 @@
-fn main() {}
+//! `metrics-server`: parse flags, build the pipeline, serve until SIGTERM, exit.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
+
+use metrics_server_rs::app::{App, AppConfig, ServingConfig};
+use metrics_server_rs::apiserver::TlsVersion;
+use metrics_server_rs::cli::Flags;
+use metrics_server_rs::inventory::selector::LabelSelector;
+use metrics_server_rs::kubelet::address::AddressResolver;
+use metrics_server_rs::kubelet::client::{ClientConfig, Secret, ServerVerification};
+use metrics_server_rs::sandbox::Sandbox;
+
+/// The sandbox serves here unless `--secure-port` says otherwise (443 needs root).
+const SANDBOX_PORT: u16 = 8443;
+
+fn main() -> ExitCode {
+    let matches = Flags::command().get_matches();
+    let mut flags = match Flags::from_arg_matches(&matches) {
+        Ok(flags) => flags,
+        Err(error) => error.exit(),
+    };
+    if flags.sandbox {
+        let explicit = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+        apply_sandbox_defaults(&mut flags, explicit);
+    }
+    init_tracing(flags.verbosity);
+    // Upstream prints only the first validation error.
+    if let Some(first) = flags.validate().first() {
+        eprintln!("Error: {first}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("Error: starting the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(flags)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("Error: {}", error_chain(error.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A demo should show numbers within seconds, on loopback, without root.
+fn apply_sandbox_defaults(flags: &mut Flags, explicit: impl Fn(&str) -> bool) {
+    if !explicit("metric_resolution") {
+        flags.metric_resolution = Duration::from_secs(10);
+    }
+    if !explicit("kubelet_request_timeout") {
+        flags.kubelet_request_timeout.magnitude = Duration::from_secs(5);
+    }
+    if !explicit("secure_port") {
+        flags.secure_port = SANDBOX_PORT;
+    }
+    if !explicit("bind_address") {
+        flags.bind_address = "127.0.0.1".to_owned();
+    }
+    if !explicit("cert_dir") {
+        flags.cert_dir = std::env::temp_dir().join("metrics-server-rs-sandbox");
+    }
+}
+
+async fn run(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
+    if !flags.sandbox {
+        return Err("cluster mode (inventory from the Kubernetes API) is not built yet; run with --sandbox".into());
+    }
+    let sandbox = Sandbox::start(flags.sandbox_nodes, flags.sandbox_pods_per_node).await?;
+    let resolution = flags.metric_resolution;
+    let config = AppConfig {
+        resolution,
+        request_timeout: flags.kubelet_request_timeout.magnitude,
+        max_concurrent_scrapes: flags.kubelet_max_concurrent_scrapes,
+        node_selector: LabelSelector::parse(&flags.node_selector)?,
+        // Each simulated kubelet listens on its own loopback port, reported as the node status port.
+        addresses: AddressResolver::new(vec!["InternalIP".to_owned()], flags.kubelet_port, true, false),
+        kubelet: ClientConfig {
+            verification: ServerVerification::CaPem(sandbox.kubelet_ca_pem.clone().into_bytes()),
+            client_cert_pem: None,
+            bearer_token: Some(Secret::new(sandbox.kubelet_token.clone())),
+            request_timeout: flags.kubelet_request_timeout.magnitude,
+            max_body_bytes: flags.kubelet_max_response_bytes,
+            idle_timeout: resolution * 3,
+        },
+        serving: serving_config(&flags)?,
+    };
+    let app = App::build(config, sandbox.inventory.clone()).await?;
+    let address = app.local_addr().ok_or("the listener has no local address")?;
+    tracing::warn!("sandbox mode: simulated cluster, authentication and authorization are OFF");
+    print_sandbox_banner(address, flags.sandbox_nodes, flags.sandbox_pods_per_node, resolution);
+    app.run(shutdown_signal()).await?;
+    tracing::info!("shut down cleanly");
+    drop(sandbox);
+    Ok(())
+}
+
+fn serving_config(flags: &Flags) -> Result<ServingConfig, Box<dyn std::error::Error>> {
+    let ip: IpAddr = if flags.bind_address.is_empty() {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    } else {
+        flags
+            .bind_address
+            .parse()
+            .map_err(|_| format!("invalid --bind-address {:?}: not an IP address", flags.bind_address))?
+    };
+    Ok(ServingConfig {
+        bind: SocketAddr::new(ip, flags.secure_port),
+        cert_file: flags.tls_cert_file.clone(),
+        key_file: flags.tls_private_key_file.clone(),
+        cert_dir: flags.cert_dir.clone(),
+        tls_min_version: flags.tls_min_version.parse::<TlsVersion>()?,
+        http2: !flags.disable_http2_serving,
+    })
+}
+
+#[allow(clippy::print_stdout, reason = "the sandbox's instructions are its user interface")]
+fn print_sandbox_banner(address: SocketAddr, nodes: usize, pods_per_node: usize, resolution: Duration) {
+    let url = format!("https://{address}");
+    println!(
+        "\nmetrics-server sandbox: {nodes} simulated nodes x {pods_per_node} pods, scraped every {}s, serving {url}\n\
+         Authentication is OFF (sandbox only). Metrics are ready after two scrapes (within ~{}s).\n\n\
+         Try:\n  \
+           kubectl --server={url} --insecure-skip-tls-verify top pod -A\n  \
+           kubectl --server={url} --insecure-skip-tls-verify get --raw /apis/metrics.k8s.io/v1beta1/pods\n  \
+           curl -k {url}/apis/metrics.k8s.io/v1beta1/nodes\n  \
+           curl -k '{url}/readyz?verbose'\n",
+        resolution.as_secs(),
+        (resolution * 3 / 2).as_secs(),
+    );
+}
+
+/// Resolves on SIGTERM (Kubernetes stopping the pod) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                () = ctrl_c => {}
+            }
+        }
+        Err(_) => ctrl_c.await,
+    }
+    tracing::info!("shutdown requested: failing readiness, draining in-flight requests");
+}
+
+fn init_tracing(verbosity: u8) {
+    // klog's -v: 0-3 is info, 4-5 debug, 6+ trace. RUST_LOG overrides.
+    let level = match verbosity {
+        0..=3 => "info",
+        4..=5 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("metrics_server_rs={level},metrics_server={level},warn")));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

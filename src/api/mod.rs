@@ -1,4 +1,199 @@
-//! PLACEHOLDER
+//! The `metrics.k8s.io` API: routes, the NodeMetrics and PodMetrics read paths, and their
+//! JSON. It joins two inputs: the inventory (which objects exist, with which labels) and the
+//! store (their usage). It returns typed errors; `apiserver` turns them into `Status` bodies.
+
 pub mod go_duration;
+pub mod http;
+pub mod json;
+pub mod nodes;
+pub mod pods;
 pub mod quantity;
 pub mod rfc3339;
+pub mod selectors;
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use crate::inventory::selector::LabelSelector;
+use crate::inventory::Inventory;
+use crate::kubelet::Timestamp;
+use crate::store::Store;
+use crate::telemetry::Telemetry;
+use selectors::ListOptions;
+
+/// The API group served.
+pub const GROUP: &str = "metrics.k8s.io";
+/// Versions served, preferred first.
+pub const VERSIONS: [&str; 1] = ["v1beta1"];
+
+/// A request the API understood but must refuse; each maps to one Kubernetes `Status`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// The node is not in the inventory: `node "<name>" not found`.
+    #[error("node {0:?} not found")]
+    NodeNotFound(String),
+    /// The node exists but has no metrics: `nodemetrics.metrics.k8s.io "<name>" not found`.
+    #[error("nodemetrics.metrics.k8s.io {0:?} not found")]
+    NodeMetricsNotFound(String),
+    /// The pod is not in the inventory (absent or not running): `pods "<name>" not found`.
+    #[error("pods {name:?} not found")]
+    PodNotFound { namespace: String, name: String },
+    /// The pod exists but has no metrics; upstream names it `<namespace>/<name>`.
+    #[error("podmetrics.metrics.k8s.io \"{namespace}/{name}\" not found")]
+    PodMetricsNotFound { namespace: String, name: String },
+    #[error("{0}")]
+    BadRequest(String),
+    /// `?watch=true` on a list: `watch is not supported on resources of kind "nodes.metrics.k8s.io"`.
+    #[error("watch is not supported on resources of kind \"{resource}.metrics.k8s.io\"")]
+    WatchNotSupported { resource: &'static str },
+    /// A verb other than get and list.
+    #[error("the server does not allow this method on the requested resource")]
+    MethodNotAllowed,
+}
+
+/// Which read a path asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route<'p> {
+    ListNodes,
+    GetNode(&'p str),
+    ListPods { namespace: Option<&'p str> },
+    GetPod { namespace: &'p str, name: &'p str },
+}
+
+impl<'p> Route<'p> {
+    /// Parses `/apis/metrics.k8s.io/<version>/…`; returns the version and route, or `None`
+    /// for any path this API does not serve.
+    pub fn parse(path: &'p str) -> Option<(&'static str, Route<'p>)> {
+        let rest = path.strip_prefix("/apis/")?.strip_prefix(GROUP)?.strip_prefix('/')?;
+        let (version, rest) = rest.split_once('/')?;
+        let version = VERSIONS.into_iter().find(|v| *v == version)?;
+        let segments: Vec<&str> = rest.split('/').collect();
+        let route = match segments.as_slice() {
+            ["nodes"] => Route::ListNodes,
+            ["nodes", name] if !name.is_empty() => Route::GetNode(name),
+            ["pods"] => Route::ListPods { namespace: None },
+            ["namespaces", ns, "pods"] if !ns.is_empty() => Route::ListPods { namespace: Some(ns) },
+            ["namespaces", ns, "pods", name] if !ns.is_empty() && !name.is_empty() => {
+                Route::GetPod { namespace: ns, name }
+            }
+            _ => return None,
+        };
+        Some((version, route))
+    }
+
+    fn is_list(&self) -> bool {
+        matches!(self, Route::ListNodes | Route::ListPods { .. })
+    }
+
+    fn resource(&self) -> &'static str {
+        match self {
+            Route::ListNodes | Route::GetNode(_) => "nodes",
+            Route::ListPods { .. } | Route::GetPod { .. } => "pods",
+        }
+    }
+}
+
+/// The metrics API over an inventory and a store.
+#[derive(Debug)]
+pub struct MetricsApi {
+    inventory: Arc<dyn Inventory>,
+    store: Arc<Store>,
+    telemetry: Arc<Telemetry>,
+    /// `--node-selector`, ANDed into node lists (not gets), as upstream.
+    node_selector: LabelSelector,
+}
+
+/// What one read observed: the wall-clock time for `creationTimestamp` and freshness, and
+/// the monotonic time for staleness.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadTime {
+    pub wall: Timestamp,
+    pub monotonic: Instant,
+}
+
+impl ReadTime {
+    pub fn now() -> Self {
+        ReadTime { wall: Timestamp::from_system_time(SystemTime::now()), monotonic: Instant::now() }
+    }
+}
+
+impl MetricsApi {
+    pub fn new(
+        inventory: Arc<dyn Inventory>,
+        store: Arc<Store>,
+        telemetry: Arc<Telemetry>,
+        node_selector: LabelSelector,
+    ) -> Self {
+        MetricsApi { inventory, store, telemetry, node_selector }
+    }
+
+    /// Serves a GET of `route` as JSON into `out`.
+    pub fn get_json(
+        &self,
+        version: &str,
+        route: &Route<'_>,
+        query: Option<&str>,
+        at: ReadTime,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ApiError> {
+        let options = ListOptions::from_query(query)?;
+        if options.watch && route.is_list() {
+            return Err(ApiError::WatchNotSupported { resource: route.resource() });
+        }
+        let api_version = format!("{GROUP}/{version}");
+        let mut encoder = json::Encoder::new(&api_version, at.wall);
+        let snapshot = self.inventory.snapshot();
+        let mut ages = Vec::new();
+        match route {
+            Route::ListNodes => {
+                let selector = options.labels.and(&self.node_selector);
+                nodes::list(&snapshot, &self.store, &selector, &options.fields, at, &mut encoder, out, &mut ages)
+            }
+            Route::GetNode(name) => nodes::get(&snapshot, &self.store, name, at, &mut encoder, out, &mut ages)?,
+            Route::ListPods { namespace } => {
+                pods::list(&snapshot, &self.store, *namespace, &options, at, &mut encoder, out, &mut ages)
+            }
+            Route::GetPod { namespace, name } => {
+                pods::get(&snapshot, &self.store, namespace, name, at, &mut encoder, out, &mut ages)?
+            }
+        }
+        self.telemetry.freshness(ages);
+        Ok(())
+    }
+}
+
+/// Seconds from a sample to the read, for `metrics_server_api_metric_freshness_seconds`.
+fn age_seconds(at: ReadTime, sample: Timestamp) -> f64 {
+    (at.wall.unix_nanos().saturating_sub(sample.unix_nanos())) as f64 / 1e9
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_parse_like_the_apiserver_installs_them() {
+        let p = |path| Route::parse(path);
+        assert_eq!(p("/apis/metrics.k8s.io/v1beta1/nodes"), Some(("v1beta1", Route::ListNodes)));
+        assert_eq!(p("/apis/metrics.k8s.io/v1beta1/nodes/n1"), Some(("v1beta1", Route::GetNode("n1"))));
+        assert_eq!(p("/apis/metrics.k8s.io/v1beta1/pods"), Some(("v1beta1", Route::ListPods { namespace: None })));
+        assert_eq!(
+            p("/apis/metrics.k8s.io/v1beta1/namespaces/ns/pods"),
+            Some(("v1beta1", Route::ListPods { namespace: Some("ns") }))
+        );
+        assert_eq!(
+            p("/apis/metrics.k8s.io/v1beta1/namespaces/ns/pods/p"),
+            Some(("v1beta1", Route::GetPod { namespace: "ns", name: "p" }))
+        );
+        for unserved in [
+            "/apis/metrics.k8s.io/v1beta1",
+            "/apis/metrics.k8s.io/v1beta1/",
+            "/apis/metrics.k8s.io/v2/nodes",
+            "/apis/metrics.k8s.io/v1beta1/nodes/n1/extra",
+            "/apis/metrics.k8s.io/v1beta1/namespaces/ns",
+            "/apis/other.k8s.io/v1beta1/nodes",
+        ] {
+            assert_eq!(p(unserved), None, "{unserved}");
+        }
+    }
+}

@@ -1,1 +1,95 @@
-//! PLACEHOLDER
+//! Which nodes and pods exist: the one side input that both the scraper (whom to scrape, at
+//! which address) and the API (which objects to serve, with which labels) need.
+//!
+//! The seam is one trait with a cheap, consistent [`Snapshot`]. The sandbox and tests use
+//! [`fixed::FixedInventory`]; a cluster inventory fills the same snapshot from watches.
+
+pub mod fixed;
+pub mod selector;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// Kubernetes labels; sorted, as Go prints map keys.
+pub type Labels = BTreeMap<String, String>;
+
+/// What the server needs to know of a Node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub name: String,
+    pub labels: Labels,
+    /// `status.addresses` in the node's own order.
+    pub addresses: Vec<NodeAddress>,
+    /// `status.daemonEndpoints.kubeletEndpoint.Port`; 0 when the node does not report it.
+    pub kubelet_status_port: u16,
+}
+
+/// One entry of a node's `status.addresses`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeAddress {
+    /// `Hostname`, `InternalDNS`, `InternalIP`, `ExternalDNS` or `ExternalIP`.
+    pub address_type: String,
+    pub address: String,
+}
+
+/// What the server needs to know of a running Pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodInfo {
+    pub namespace: String,
+    pub name: String,
+    pub labels: Labels,
+    /// `spec.nodeName`: the only node whose kubelet may report this pod.
+    pub node_name: String,
+}
+
+/// A consistent view of the inventory at one moment. Readers hold an `Arc` to it, so a
+/// writer builds the next snapshot aside and swaps it in whole.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub nodes: BTreeMap<String, Arc<NodeInfo>>,
+    /// Running pods by namespace, then by name: sorted as the API lists them.
+    pub pods: BTreeMap<String, BTreeMap<String, Arc<PodInfo>>>,
+}
+
+impl Snapshot {
+    pub fn pod(&self, namespace: &str, name: &str) -> Option<&Arc<PodInfo>> {
+        self.pods.get(namespace)?.get(name)
+    }
+
+    /// Every pod, in (namespace, name) order.
+    pub fn all_pods(&self) -> impl Iterator<Item = &Arc<PodInfo>> {
+        self.pods.values().flat_map(|by_name| by_name.values())
+    }
+
+    pub fn pod_count(&self) -> usize {
+        self.pods.values().map(BTreeMap::len).sum()
+    }
+
+    /// Builds a snapshot from lists, keeping the last of any duplicate.
+    pub fn from_parts(
+        nodes: impl IntoIterator<Item = NodeInfo>,
+        pods: impl IntoIterator<Item = PodInfo>,
+    ) -> Self {
+        let mut snapshot = Snapshot::default();
+        for node in nodes {
+            snapshot.nodes.insert(node.name.clone(), Arc::new(node));
+        }
+        for pod in pods {
+            snapshot
+                .pods
+                .entry(pod.namespace.clone())
+                .or_default()
+                .insert(pod.name.clone(), Arc::new(pod));
+        }
+        snapshot
+    }
+}
+
+/// The inventory seam.
+pub trait Inventory: Send + Sync + fmt::Debug + 'static {
+    /// The current view; cheap (an `Arc` clone).
+    fn snapshot(&self) -> Arc<Snapshot>;
+    /// Whether the first complete view has arrived (upstream: informer caches synced).
+    fn has_synced(&self) -> bool;
+}

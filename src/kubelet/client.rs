@@ -1,1 +1,382 @@
-//! PLACEHOLDER
+//! Fetching `/metrics/resource` from kubelets over HTTPS.
+//!
+//! One client serves every kubelet: it keeps one idle keep-alive connection per kubelet,
+//! asks for gzip, caps the body (before and after decompression), and bounds each request by
+//! `--kubelet-request-timeout`. TLS follows the kubelet flags: a CA, `--kubelet-insecure-tls`
+//! (no verification), a client certificate, and a bearer token; or plain HTTP with
+//! `--deprecated-kubelet-completely-insecure`. It does not decode: the scraper does.
+
+use std::error::Error as _;
+use std::fmt;
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::header::{HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, USER_AGENT};
+use hyper::{Request, StatusCode, Uri};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+
+/// A credential whose `Debug` never shows its value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// How the kubelet's serving certificate is checked.
+#[derive(Debug, Clone)]
+pub enum ServerVerification {
+    /// Verify against these CA certificates (PEM).
+    CaPem(Vec<u8>),
+    /// `--kubelet-insecure-tls`: accept any certificate (the handshake signature is still checked).
+    InsecureSkipVerify,
+    /// `--deprecated-kubelet-completely-insecure`: plain HTTP, no credentials.
+    PlainHttp,
+}
+
+/// Everything the client needs, already read from files.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub verification: ServerVerification,
+    /// Client certificate chain and key (PEM), for kubelets that authenticate by certificate.
+    pub client_cert_pem: Option<(Vec<u8>, Secret)>,
+    pub bearer_token: Option<Secret>,
+    /// Bound on one whole request: connect, TLS, headers and body.
+    pub request_timeout: Duration,
+    /// Cap on the body, compressed and decompressed.
+    pub max_body_bytes: usize,
+    /// How long an idle connection is kept; longer than the resolution so it is reused.
+    pub idle_timeout: Duration,
+}
+
+/// Why a client could not be built (start-up errors).
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("reading kubelet CA certificates")]
+    CaPem(#[source] rustls_pki_types::pem::Error),
+    #[error("kubelet CA bundle holds no certificate")]
+    EmptyCa,
+    #[error("adding a kubelet CA certificate")]
+    CaCert(#[source] rustls::Error),
+    #[error("reading the kubelet client certificate")]
+    ClientCertPem(#[source] rustls_pki_types::pem::Error),
+    #[error("reading the kubelet client key")]
+    ClientKeyPem(#[source] rustls_pki_types::pem::Error),
+    #[error("configuring TLS for kubelets")]
+    Tls(#[source] rustls::Error),
+    #[error("bearer token is not a valid HTTP header value")]
+    Token,
+}
+
+/// Why one fetch failed; the scraper drops that node's batch and counts the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("invalid kubelet URL {url:?}")]
+    Url { url: String },
+    #[error("TLS handshake with kubelet failed: {reason}")]
+    Tls { reason: String },
+    #[error("connecting to kubelet failed: {reason}")]
+    Connect { reason: String },
+    #[error("timeout after {0:?} waiting for kubelet")]
+    Timeout(Duration),
+    /// Upstream's wording: `request failed, status: "403 Forbidden"`.
+    #[error("request failed, status: \"{0}\"")]
+    Status(StatusCode),
+    #[error("response body larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("failed to read response body - {reason}")]
+    Body { reason: String },
+    #[error("failed to decompress gzip response body - {reason}")]
+    Gzip { reason: String },
+}
+
+impl FetchError {
+    /// A short, stable label for counting failures by kind.
+    pub fn reason_label(&self) -> &'static str {
+        match self {
+            FetchError::Url { .. } => "address",
+            FetchError::Tls { .. } => "tls",
+            FetchError::Connect { .. } => "connect",
+            FetchError::Timeout(_) => "timeout",
+            FetchError::Status(_) => "http_status",
+            FetchError::TooLarge { .. } => "too_large",
+            FetchError::Body { .. } | FetchError::Gzip { .. } => "body",
+        }
+    }
+}
+
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
+/// The shared kubelet client.
+#[derive(Clone)]
+pub struct KubeletClient {
+    http: HttpsClient,
+    authorization: Option<HeaderValue>,
+    request_timeout: Duration,
+    max_body_bytes: usize,
+}
+
+impl fmt::Debug for KubeletClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KubeletClient")
+            .field("request_timeout", &self.request_timeout)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("bearer_token", &self.authorization.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl KubeletClient {
+    pub fn new(config: &ClientConfig) -> Result<Self, BuildError> {
+        let plain = matches!(config.verification, ServerVerification::PlainHttp);
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls_config(config)?);
+        let connector = if plain {
+            builder.https_or_http().enable_http1().wrap_connector(http)
+        } else {
+            builder.https_only().enable_http1().wrap_connector(http)
+        };
+        let http = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(1)
+            .pool_idle_timeout(config.idle_timeout)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(connector);
+        // Upstream strips credentials entirely with --deprecated-kubelet-completely-insecure.
+        let authorization = match (&config.bearer_token, plain) {
+            (Some(token), false) => {
+                let mut value = HeaderValue::try_from(format!("Bearer {}", token.expose()))
+                    .map_err(|_| BuildError::Token)?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+            _ => None,
+        };
+        Ok(KubeletClient {
+            http,
+            authorization,
+            request_timeout: config.request_timeout,
+            max_body_bytes: config.max_body_bytes,
+        })
+    }
+
+    /// GETs `url` and leaves the (decompressed) body in `body`, which is cleared first.
+    pub async fn fetch(&self, url: &str, body: &mut Vec<u8>) -> Result<(), FetchError> {
+        body.clear();
+        let uri: Uri = url.parse().map_err(|_| FetchError::Url { url: url.to_owned() })?;
+        let mut request = Request::get(uri)
+            .header(ACCEPT, "text/plain;version=0.0.4;q=1,*/*;q=0.1")
+            .header(ACCEPT_ENCODING, "gzip")
+            .header(USER_AGENT, concat!("metrics-server/v", env!("CARGO_PKG_VERSION"), " metrics-server-rs"))
+            .body(Empty::new())
+            .map_err(|_| FetchError::Url { url: url.to_owned() })?;
+        if let Some(auth) = &self.authorization {
+            request.headers_mut().insert(AUTHORIZATION, auth.clone());
+        }
+        tokio::time::timeout(self.request_timeout, self.exchange(request, body))
+            .await
+            .map_err(|_| FetchError::Timeout(self.request_timeout))?
+    }
+
+    async fn exchange(&self, request: Request<Empty<Bytes>>, body: &mut Vec<u8>) -> Result<(), FetchError> {
+        let response = self.http.request(request).await.map_err(classify_request_error)?;
+        if response.status() != StatusCode::OK {
+            return Err(FetchError::Status(response.status()));
+        }
+        let gzip = response
+            .headers()
+            .get(CONTENT_ENCODING)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+        let mut incoming = response.into_body();
+        let limit = self.max_body_bytes;
+        let mut raw = if gzip { Vec::new() } else { std::mem::take(body) };
+        while let Some(frame) = incoming.frame().await {
+            let frame = frame.map_err(|e| FetchError::Body { reason: error_chain(&e) })?;
+            if let Some(data) = frame.data_ref() {
+                if raw.len() + data.len() > limit {
+                    return Err(FetchError::TooLarge { limit });
+                }
+                raw.extend_from_slice(data);
+            }
+        }
+        if gzip {
+            gunzip_capped(&raw, limit, body)
+        } else {
+            *body = raw;
+            Ok(())
+        }
+    }
+}
+
+/// Decompresses into `out`, failing rather than growing past `limit` (a gzip bomb costs
+/// at most `limit` bytes).
+fn gunzip_capped(compressed: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<(), FetchError> {
+    let mut decoder = flate2::read::GzDecoder::new(compressed).take(limit as u64 + 1);
+    decoder
+        .read_to_end(out)
+        .map_err(|e| FetchError::Gzip { reason: e.to_string() })?;
+    if out.len() > limit {
+        return Err(FetchError::TooLarge { limit });
+    }
+    Ok(())
+}
+
+/// Turns hyper's error into a reason an operator can act on: TLS problems are told apart,
+/// and the whole cause chain is kept ("invalid peer certificate: ...").
+fn classify_request_error(error: hyper_util::client::legacy::Error) -> FetchError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = error.source();
+    while let Some(cause) = source {
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            return FetchError::Tls { reason: tls.to_string() };
+        }
+        source = cause.source();
+    }
+    FetchError::Connect { reason: error_chain(&error) }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn tls_config(config: &ClientConfig) -> Result<rustls::ClientConfig, BuildError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(BuildError::Tls)?;
+    let builder = match &config.verification {
+        ServerVerification::CaPem(pem) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(pem) {
+                roots.add(cert.map_err(BuildError::CaPem)?).map_err(BuildError::CaCert)?;
+            }
+            if roots.is_empty() {
+                return Err(BuildError::EmptyCa);
+            }
+            builder.with_root_certificates(roots)
+        }
+        ServerVerification::InsecureSkipVerify | ServerVerification::PlainHttp => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert(provider))),
+    };
+    match &config.client_cert_pem {
+        Some((chain_pem, key_pem)) => {
+            let chain = CertificateDer::pem_slice_iter(chain_pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(BuildError::ClientCertPem)?;
+            let key = PrivateKeyDer::from_pem_slice(key_pem.expose().as_bytes())
+                .map_err(BuildError::ClientKeyPem)?;
+            builder.with_client_auth_cert(chain, key).map_err(BuildError::Tls)
+        }
+        None => Ok(builder.with_no_client_auth()),
+    }
+}
+
+/// `--kubelet-insecure-tls`: any certificate is accepted, but the handshake must still be
+/// signed by the key of the certificate presented.
+#[derive(Debug)]
+struct AcceptAnyServerCert(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyServerCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "Secret(<redacted>)");
+    }
+
+    #[test]
+    fn gzip_bombs_stop_at_the_cap() {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&vec![b'a'; 10_000]).unwrap();
+        let compressed = enc.finish().unwrap();
+        let mut out = Vec::new();
+        assert!(matches!(gunzip_capped(&compressed, 1_000, &mut out), Err(FetchError::TooLarge { limit: 1_000 })));
+        out.clear();
+        gunzip_capped(&compressed, 10_000, &mut out).unwrap();
+        assert_eq!(out.len(), 10_000);
+    }
+
+    #[test]
+    fn empty_ca_bundle_is_a_startup_error() {
+        let config = ClientConfig {
+            verification: ServerVerification::CaPem(b"not a pem".to_vec()),
+            client_cert_pem: None,
+            bearer_token: None,
+            request_timeout: Duration::from_secs(1),
+            max_body_bytes: 1,
+            idle_timeout: Duration::from_secs(1),
+        };
+        assert!(matches!(KubeletClient::new(&config), Err(BuildError::EmptyCa)));
+    }
+}

@@ -1,0 +1,54 @@
+//! NodeMetrics: get and list. A node is served when the inventory knows it and the store has
+//! fresh usage for it; lists are in name order.
+
+use super::json::Encoder;
+use super::selectors::FieldSelector;
+use super::{age_seconds, ApiError, ReadTime};
+use crate::inventory::selector::LabelSelector;
+use crate::inventory::Snapshot;
+use crate::store::Store;
+
+#[allow(clippy::too_many_arguments)] // a read's inputs and outputs, spelled out for the hot path
+pub fn list(
+    snapshot: &Snapshot,
+    store: &Store,
+    labels: &LabelSelector,
+    fields: &FieldSelector,
+    at: ReadTime,
+    encoder: &mut Encoder<'_>,
+    out: &mut Vec<u8>,
+    ages: &mut Vec<f64>,
+) {
+    encoder.list_start(out, "NodeMetricsList");
+    let mut first = true;
+    for node in snapshot.nodes.values() {
+        if !fields.matches(&node.name, None) || !labels.matches(&node.labels) {
+            continue;
+        }
+        let Some(usage) = store.node_usage(&node.name, at.monotonic) else { continue };
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        encoder.node_metrics(out, &node.name, &node.labels, usage.timestamp, usage.window, usage.usage);
+        ages.push(age_seconds(at, usage.timestamp));
+    }
+    encoder.list_end(out);
+}
+
+pub fn get(
+    snapshot: &Snapshot,
+    store: &Store,
+    name: &str,
+    at: ReadTime,
+    encoder: &mut Encoder<'_>,
+    out: &mut Vec<u8>,
+    ages: &mut Vec<f64>,
+) -> Result<(), ApiError> {
+    let node = snapshot.nodes.get(name).ok_or_else(|| ApiError::NodeNotFound(name.to_owned()))?;
+    let usage =
+        store.node_usage(name, at.monotonic).ok_or_else(|| ApiError::NodeMetricsNotFound(name.to_owned()))?;
+    encoder.node_metrics(out, &node.name, &node.labels, usage.timestamp, usage.window, usage.usage);
+    ages.push(age_seconds(at, usage.timestamp));
+    Ok(())
+}

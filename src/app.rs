@@ -1,0 +1,249 @@
+//! Assembles the pipeline: kubelet client → scraper pool → store → metrics API → generic
+//! server, with the health checks and self-metrics that tie them together. `main` builds an
+//! [`App`] from flags; tests build one directly and drive scrape cycles by hand.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::net::TcpListener;
+
+use crate::api::{MetricsApi, GROUP, VERSIONS};
+use crate::apiserver::discovery::{self, ApiGroup, ApiResource, ApiVersion, Discovery};
+use crate::apiserver::{health, tls, HealthChecks, MetricsText, Server, TlsVersion};
+use crate::inventory::selector::LabelSelector;
+use crate::inventory::Inventory;
+use crate::kubelet::address::AddressResolver;
+use crate::kubelet::client::{self, ClientConfig, KubeletClient};
+use crate::scrape::schedule::TickClock;
+use crate::scrape::status::ScrapeStatus;
+use crate::scrape::{Scraper, ScraperConfig};
+use crate::store::Store;
+use crate::telemetry::{PointCounts, Telemetry};
+
+/// How the HTTPS endpoint is served.
+#[derive(Debug, Clone)]
+pub struct ServingConfig {
+    pub bind: SocketAddr,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub cert_dir: PathBuf,
+    pub tls_min_version: TlsVersion,
+    pub http2: bool,
+}
+
+/// Everything the pipeline needs besides the inventory.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    pub resolution: Duration,
+    pub request_timeout: Duration,
+    pub max_concurrent_scrapes: usize,
+    pub node_selector: LabelSelector,
+    pub addresses: AddressResolver,
+    pub kubelet: ClientConfig,
+    pub serving: ServingConfig,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("building the kubelet client")]
+    Kubelet(#[from] client::BuildError),
+    #[error("registering health checks")]
+    Health(#[from] health::Error),
+    #[error("describing the API for discovery")]
+    Discovery(#[from] discovery::Error),
+    #[error("loading the serving certificate")]
+    Tls(#[from] tls::Error),
+    #[error("listening on {address}")]
+    Bind {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A built, not yet running, server.
+#[derive(Debug)]
+pub struct App {
+    pub store: Arc<Store>,
+    pub telemetry: Arc<Telemetry>,
+    pub scrape_status: Arc<ScrapeStatus>,
+    pub scraper: Arc<Scraper>,
+    pub server: Arc<Server>,
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+}
+
+impl App {
+    /// Builds every stage and binds the listener (port 0 picks a free port).
+    pub async fn build(config: AppConfig, inventory: Arc<dyn Inventory>) -> Result<App, Error> {
+        let resolution = config.resolution;
+        // A node's data survives one failed scrape and goes stale after two (upstream blanks
+        // it at once, which flaps HPAs on a single slow kubelet).
+        let store = Arc::new(Store::new(resolution, resolution * 2));
+        let telemetry = Arc::new(Telemetry::new(resolution));
+        let scrape_status = Arc::new(ScrapeStatus::default());
+        let ticks = Arc::new(TickClock::default());
+        let scraper = Arc::new(Scraper::new(
+            ScraperConfig {
+                resolution,
+                request_timeout: config.request_timeout,
+                max_concurrent: config.max_concurrent_scrapes,
+                node_selector: config.node_selector.clone(),
+            },
+            inventory.clone(),
+            KubeletClient::new(&config.kubelet)?,
+            config.addresses.clone(),
+            store.clone(),
+            telemetry.clone(),
+            scrape_status.clone(),
+            ticks.clone(),
+        ));
+        let api = Arc::new(MetricsApi::new(inventory.clone(), store.clone(), telemetry.clone(), config.node_selector));
+
+        let health = health_checks(store.clone(), inventory, ticks, resolution)?;
+        let metrics_text: MetricsText = {
+            let (store, telemetry) = (store.clone(), telemetry.clone());
+            Arc::new(move || {
+                let points = store.points();
+                telemetry.encode(PointCounts { nodes: points.nodes, containers: points.containers })
+            })
+        };
+        let server = Arc::new(Server::new(health, Discovery::new(vec![api_group()])?, version_json(), metrics_text, api));
+
+        let serving = &config.serving;
+        let alt_names: Vec<String> =
+            if serving.bind.ip().is_unspecified() { Vec::new() } else { vec![serving.bind.ip().to_string()] };
+        let pair = tls::load_or_generate(
+            serving.cert_file.as_deref(),
+            serving.key_file.as_deref(),
+            &serving.cert_dir,
+            &alt_names,
+        )?;
+        let tls = tls::server_config(&pair, serving.tls_min_version, serving.http2)?;
+        let listener = TcpListener::bind(serving.bind)
+            .await
+            .map_err(|source| Error::Bind { address: serving.bind, source })?;
+        Ok(App { store, telemetry, scrape_status, scraper, server, listener, tls })
+    }
+
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    /// Serves HTTPS only; scrapes happen when the caller runs cycles (tests).
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        self.server.serve(self.listener, self.tls, shutdown).await
+    }
+
+    /// Scrapes every resolution period and serves until `shutdown`, then drains in-flight
+    /// requests and stops scraping.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let scraping = tokio::spawn(self.scraper.clone().run());
+        let served = self.server.serve(self.listener, self.tls, shutdown).await;
+        scraping.abort();
+        served
+    }
+}
+
+/// Upstream's checks, with its names and messages, in its order (see the spec §3.10).
+fn health_checks(
+    store: Arc<Store>,
+    inventory: Arc<dyn Inventory>,
+    ticks: Arc<TickClock>,
+    resolution: Duration,
+) -> Result<HealthChecks, health::Error> {
+    HealthChecks::builder()
+        .readyz("metric-storage-ready", move || {
+            if store.is_ready(Instant::now()) {
+                Ok(())
+            } else {
+                Err("no metrics to serve".to_owned())
+            }
+        })
+        .readyz("metric-informer-sync", move || {
+            if inventory.has_synced() {
+                Ok(())
+            } else {
+                Err("cache for node informer has not synced".to_owned())
+            }
+        })
+        .livez("metric-collection-timely", move || {
+            if ticks.is_timely(Instant::now(), resolution) {
+                Ok(())
+            } else {
+                Err("metric collection didn't finish on time".to_owned())
+            }
+        })
+        // Upstream's check always passes (its informer factory is never started); liveness must
+        // not fail while the inventory syncs, or a slow API server turns into a crash loop.
+        .all("metadata-informer-sync", || Ok(()))
+        .build()
+}
+
+/// `metrics.k8s.io` as discovery lists it: nodes and pods, get and list, no singular names.
+fn api_group() -> ApiGroup {
+    let resource = |name: &str, namespaced, kind: &str| ApiResource {
+        name: name.to_owned(),
+        singular_name: String::new(),
+        namespaced,
+        kind: kind.to_owned(),
+        verbs: vec!["get".to_owned(), "list".to_owned()],
+    };
+    ApiGroup {
+        name: GROUP.to_owned(),
+        versions: VERSIONS
+            .iter()
+            .map(|v| ApiVersion {
+                version: (*v).to_owned(),
+                resources: vec![resource("nodes", false, "NodeMetrics"), resource("pods", true, "PodMetrics")],
+            })
+            .collect(),
+        preferred_version: VERSIONS[0].to_owned(),
+    }
+}
+
+/// `/version`: this server's own version, in the shape of Kubernetes' `version.Info`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VersionInfo {
+    major: &'static str,
+    minor: &'static str,
+    git_version: String,
+    git_commit: &'static str,
+    git_tree_state: &'static str,
+    build_date: &'static str,
+    go_version: &'static str,
+    compiler: &'static str,
+    platform: String,
+}
+
+fn version_json() -> Vec<u8> {
+    let info = VersionInfo {
+        major: env!("CARGO_PKG_VERSION_MAJOR"),
+        minor: env!("CARGO_PKG_VERSION_MINOR"),
+        git_version: concat!("v", env!("CARGO_PKG_VERSION")).to_owned(),
+        git_commit: option_env!("METRICS_SERVER_GIT_COMMIT").unwrap_or(""),
+        git_tree_state: "",
+        build_date: option_env!("METRICS_SERVER_BUILD_DATE").unwrap_or(""),
+        go_version: "",
+        compiler: "rustc",
+        platform: format!("{}/{}", std::env::consts::OS, go_arch()),
+    };
+    serde_json::to_vec_pretty(&info).unwrap_or_default()
+}
+
+/// Go's GOARCH names, which clients expect in `platform`.
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}

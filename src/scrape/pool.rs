@@ -1,0 +1,207 @@
+//! The scrape loop: one cycle per resolution period, each node at its stable offset, with a
+//! bound on scrapes in flight and a reused body buffer per in-flight scrape.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio::time::MissedTickBehavior;
+
+use super::schedule::{self, TickClock};
+use super::status::{ScrapeStatus, Transition};
+use crate::inventory::selector::LabelSelector;
+use crate::inventory::{Inventory, NodeInfo};
+use crate::kubelet::address::{AddressError, AddressResolver};
+use crate::kubelet::client::{FetchError, KubeletClient};
+use crate::kubelet::{decode, DecodeError, Timestamp};
+use crate::store::Store;
+use crate::telemetry::Telemetry;
+
+/// How the pool runs.
+#[derive(Debug, Clone)]
+pub struct ScraperConfig {
+    /// `--metric-resolution`.
+    pub resolution: Duration,
+    /// `--kubelet-request-timeout`.
+    pub request_timeout: Duration,
+    /// Scrapes in flight at once.
+    pub max_concurrent: usize,
+    /// `--node-selector`: nodes outside it are never scraped.
+    pub node_selector: LabelSelector,
+}
+
+/// Why one node's scrape failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScrapeError {
+    #[error(transparent)]
+    Address(#[from] AddressError),
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+}
+
+impl ScrapeError {
+    pub fn reason_label(&self) -> &'static str {
+        match self {
+            ScrapeError::Address(_) => "address",
+            ScrapeError::Fetch(e) => e.reason_label(),
+            ScrapeError::Decode(_) => "decode",
+        }
+    }
+}
+
+/// The scraper pool and everything it feeds.
+#[derive(Debug)]
+pub struct Scraper {
+    config: ScraperConfig,
+    inventory: Arc<dyn Inventory>,
+    client: KubeletClient,
+    addresses: AddressResolver,
+    store: Arc<Store>,
+    telemetry: Arc<Telemetry>,
+    status: Arc<ScrapeStatus>,
+    ticks: Arc<TickClock>,
+    in_flight: Arc<Semaphore>,
+    /// Body buffers, at most one per scrape in flight, kept between cycles so steady state
+    /// allocates nothing for bodies.
+    buffers: Mutex<Vec<Vec<u8>>>,
+}
+
+impl Scraper {
+    #[allow(clippy::too_many_arguments)] // each is a distinct collaborator, wired once in main
+    pub fn new(
+        config: ScraperConfig,
+        inventory: Arc<dyn Inventory>,
+        client: KubeletClient,
+        addresses: AddressResolver,
+        store: Arc<Store>,
+        telemetry: Arc<Telemetry>,
+        status: Arc<ScrapeStatus>,
+        ticks: Arc<TickClock>,
+    ) -> Self {
+        let in_flight = Arc::new(Semaphore::new(config.max_concurrent.max(1)));
+        Scraper {
+            config,
+            inventory,
+            client,
+            addresses,
+            store,
+            telemetry,
+            status,
+            ticks,
+            in_flight,
+            buffers: Mutex::default(),
+        }
+    }
+
+    /// Runs cycles until the task is dropped. The first cycle scrapes every node at once (so the
+    /// server becomes ready as early as possible); later cycles spread nodes over the period.
+    pub async fn run(self: Arc<Self>) {
+        let mut ticker = tokio::time::interval(self.config.resolution);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        let spread = schedule::spread_window(self.config.resolution, self.config.request_timeout);
+        let mut first = true;
+        loop {
+            ticker.tick().await;
+            let spread = if first { Duration::ZERO } else { spread };
+            first = false;
+            self.clone().run_cycle(spread).await;
+        }
+    }
+
+    /// One cycle over the currently selected nodes; returns when every scrape has ended.
+    pub async fn run_cycle(self: Arc<Self>, spread: Duration) {
+        let started = Instant::now();
+        self.ticks.record(started);
+        let snapshot = self.inventory.snapshot();
+        let selected: Vec<Arc<NodeInfo>> = snapshot
+            .nodes
+            .values()
+            .filter(|n| self.config.node_selector.matches(&n.labels))
+            .cloned()
+            .collect();
+        // Nodes that left (or fell out of the selector) leave the store and telemetry now.
+        let keep = |name: &str| snapshot.nodes.get(name).is_some_and(|n| self.config.node_selector.matches(&n.labels));
+        self.store.retain_nodes(keep);
+        self.telemetry.retain_nodes(keep);
+        self.status.retain_nodes(keep);
+
+        let mut order: Vec<(Duration, Arc<NodeInfo>)> =
+            selected.into_iter().map(|n| (schedule::offset(&n.name, spread), n)).collect();
+        order.sort_by_key(|(offset, _)| *offset);
+        let mut scrapes = JoinSet::new();
+        for (offset, node) in order {
+            tokio::time::sleep_until((started + offset).into()).await;
+            let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
+                break; // the semaphore is never closed; nothing left to do if it were
+            };
+            let this = self.clone();
+            scrapes.spawn(async move {
+                this.scrape_node(&node).await;
+                drop(permit);
+            });
+            // Reap finished scrapes as we go so the set stays small at 5,000 nodes.
+            while scrapes.try_join_next().is_some() {}
+        }
+        while scrapes.join_next().await.is_some() {}
+        self.telemetry.tick(started.elapsed());
+    }
+
+    async fn scrape_node(&self, node: &NodeInfo) {
+        let started = Instant::now();
+        let mut body = self.take_buffer();
+        let url = self.addresses.url(node);
+        let outcome = match &url {
+            Ok(url) => self.fetch_and_store(node, url, &mut body).await,
+            Err(e) => Err(ScrapeError::Address(e.clone())),
+        };
+        self.return_buffer(body);
+        let address = url.as_deref().ok();
+        let failure = outcome.as_ref().err().map(ScrapeError::reason_label);
+        self.telemetry.kubelet_request(&node.name, started.elapsed(), failure, SystemTime::now());
+        match outcome {
+            Ok(()) => {
+                if self.status.success(&node.name, address.unwrap_or_default(), SystemTime::now())
+                    == Transition::Recovered
+                {
+                    tracing::info!(node = %node.name, "Scraping node recovered");
+                }
+            }
+            Err(error) => {
+                let reason = error.reason_label();
+                let transition = self.status.failure(&node.name, address, reason, error.to_string());
+                if transition == Transition::NewFailure {
+                    let timeout = matches!(error, ScrapeError::Fetch(FetchError::Timeout(_)));
+                    let what = if timeout { "Failed to scrape node, timeout to access kubelet" } else { "Failed to scrape node" };
+                    tracing::warn!(node = %node.name, address = address.unwrap_or(""), reason, error = %error, "{what}");
+                } else {
+                    tracing::debug!(node = %node.name, reason, error = %error, "Failed to scrape node (still)");
+                }
+            }
+        }
+    }
+
+    async fn fetch_and_store(&self, node: &NodeInfo, url: &str, body: &mut Vec<u8>) -> Result<(), ScrapeError> {
+        // Samples without a timestamp get the request time, truncated to ms, as upstream.
+        let request_time = Timestamp::now_millis();
+        self.client.fetch(url, body).await?;
+        let batch = decode(body, request_time)?;
+        self.store.apply(&node.name, &batch, Instant::now());
+        Ok(())
+    }
+
+    fn take_buffer(&self) -> Vec<u8> {
+        self.buffers.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default()
+    }
+
+    fn return_buffer(&self, mut buffer: Vec<u8>) {
+        // Don't keep a rare giant body's allocation around forever.
+        if buffer.capacity() > 4 << 20 {
+            buffer = Vec::new();
+        }
+        buffer.clear();
+        self.buffers.lock().unwrap_or_else(|e| e.into_inner()).push(buffer);
+    }
+}

@@ -1,0 +1,154 @@
+//! The real `kubectl` (v1.32) as a client: `top pod`, `get --raw`, and the README's sandbox
+//! command end to end, including a graceful SIGTERM.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use metrics_server_rs::sandbox::fleet::Fleet;
+use support::{kubectl, mask_creation_timestamps, pod, table_rows, FakeKubelet, TestCluster};
+
+const FIRST: &str = "node_cpu_usage_seconds_total 100 1700000000000
+node_memory_working_set_bytes 2147483648 1700000000000
+container_cpu_usage_seconds_total{container=\"app\",namespace=\"default\",pod=\"web-1\"} 10 1700000000000
+container_memory_working_set_bytes{container=\"app\",namespace=\"default\",pod=\"web-1\"} 104857600 1700000000000
+container_cpu_usage_seconds_total{container=\"istio-proxy\",namespace=\"default\",pod=\"web-1\"} 1 1700000000000
+container_memory_working_set_bytes{container=\"istio-proxy\",namespace=\"default\",pod=\"web-1\"} 20971520 1700000000000
+container_cpu_usage_seconds_total{container=\"coredns\",namespace=\"kube-system\",pod=\"coredns-1\"} 4.75 1700000000000
+container_memory_working_set_bytes{container=\"coredns\",namespace=\"kube-system\",pod=\"coredns-1\"} 1.253376e+07 1700000000000
+";
+/// 10 s later: app +2.5 core-s, istio-proxy +0.25, coredns +5, node +20.
+const SECOND: &str = "node_cpu_usage_seconds_total 120 1700000010000
+node_memory_working_set_bytes 2147483648 1700000010000
+container_cpu_usage_seconds_total{container=\"app\",namespace=\"default\",pod=\"web-1\"} 12.5 1700000010000
+container_memory_working_set_bytes{container=\"app\",namespace=\"default\",pod=\"web-1\"} 104857600 1700000010000
+container_cpu_usage_seconds_total{container=\"istio-proxy\",namespace=\"default\",pod=\"web-1\"} 1.25 1700000010000
+container_memory_working_set_bytes{container=\"istio-proxy\",namespace=\"default\",pod=\"web-1\"} 20971520 1700000010000
+container_cpu_usage_seconds_total{container=\"coredns\",namespace=\"kube-system\",pod=\"coredns-1\"} 9.75 1700000010000
+container_memory_working_set_bytes{container=\"coredns\",namespace=\"kube-system\",pod=\"coredns-1\"} 1.253376e+07 1700000010000
+";
+
+async fn cluster() -> TestCluster {
+    let c = TestCluster::start(
+        vec![FakeKubelet::ok("node1", &[FIRST, SECOND])],
+        vec![pod("default", "web-1", "node1", &[("app", "web")]), pod("kube-system", "coredns-1", "node1", &[])],
+    )
+    .await;
+    c.scrape().await;
+    c.scrape().await;
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_top_pod_shows_rates_and_summed_memory() {
+    let c = cluster().await;
+    let cache = tempfile::tempdir().unwrap();
+    let url = c.url();
+    let out = tokio::task::spawn_blocking(move || kubectl(&url, cache.path(), &["top", "pod", "-A"])).await.unwrap();
+    assert!(out.status.success(), "kubectl failed: {}", String::from_utf8_lossy(&out.stderr));
+    // web-1: 250m + 25m, 100Mi + 20Mi; coredns: 500m, 12533760 B = 11.95Mi, which kubectl floors.
+    assert_eq!(
+        table_rows(&out.stdout),
+        [
+            vec!["NAMESPACE", "NAME", "CPU(cores)", "MEMORY(bytes)"],
+            vec!["default", "web-1", "275m", "120Mi"],
+            vec!["kube-system", "coredns-1", "500m", "11Mi"],
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_top_pod_containers_and_selectors() {
+    let c = cluster().await;
+    let cache = tempfile::tempdir().unwrap();
+    let url = c.url();
+    let out = tokio::task::spawn_blocking(move || {
+        kubectl(&url, cache.path(), &["top", "pod", "-n", "default", "-l", "app=web", "--containers"])
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "kubectl failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        table_rows(&out.stdout),
+        [
+            vec!["POD", "NAME", "CPU(cores)", "MEMORY(bytes)"],
+            vec!["web-1", "app", "250m", "100Mi"],
+            vec!["web-1", "istio-proxy", "25m", "20Mi"],
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_get_raw_sees_the_same_json_as_a_direct_client() {
+    let c = cluster().await;
+    let direct = c.get("/apis/metrics.k8s.io/v1beta1/nodes/node1").await.body;
+    let cache = tempfile::tempdir().unwrap();
+    let url = c.url();
+    let out = tokio::task::spawn_blocking(move || {
+        kubectl(&url, cache.path(), &["get", "--raw", "/apis/metrics.k8s.io/v1beta1/nodes/node1"])
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "kubectl failed: {}", String::from_utf8_lossy(&out.stderr));
+    let via_kubectl = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(mask_creation_timestamps(via_kubectl.trim_end()), mask_creation_timestamps(&direct));
+    // 20 core-s over 10 s.
+    assert!(direct.contains(r#""usage":{"cpu":"2","memory":"2Gi"}"#), "{direct}");
+}
+
+/// The README's first command, for real: the binary in sandbox mode, read by kubectl, then
+/// stopped with SIGTERM, which must drain and exit 0.
+#[test]
+fn sandbox_binary_serves_kubectl_top_and_stops_cleanly_on_sigterm() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let cert_dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_metrics-server"))
+        .args(["--sandbox", "--sandbox-nodes=2", "--sandbox-pods-per-node=3"])
+        .arg(format!("--secure-port={port}"))
+        .arg(format!("--cert-dir={}", cert_dir.path().display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The banner tells how to query; it is printed once the listener is bound.
+    let mut banner = String::new();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    while !banner.contains("curl -k") {
+        assert!(stdout.read_line(&mut banner).unwrap() > 0, "sandbox exited early: {banner}");
+    }
+    let url = format!("https://127.0.0.1:{port}");
+    assert!(banner.contains(&format!("kubectl --server={url} --insecure-skip-tls-verify top pod -A")), "{banner}");
+
+    // Ready after two scrapes: the first is immediate, the second one resolution (10 s) later.
+    let cache = tempfile::tempdir().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = kubectl(&url, cache.path(), &["get", "--raw", "/readyz"]);
+        if ready.status.success() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "sandbox never became ready");
+        // Poll interval between readiness probes; the deadline above is the failure guard.
+        std::thread::park_timeout(Duration::from_millis(500));
+    }
+    let out = kubectl(&url, cache.path(), &["top", "pod", "-A"]);
+    assert!(out.status.success(), "kubectl failed: {}", String::from_utf8_lossy(&out.stderr));
+    let rows = table_rows(&out.stdout);
+    let fleet = Fleet::generate(2, 3, 0x5eed, 0.0);
+    let mut expected: Vec<(String, String)> =
+        fleet.nodes.iter().flat_map(|n| n.pods.iter().map(|p| (p.namespace.clone(), p.name.clone()))).collect();
+    expected.sort();
+    let got: Vec<(String, String)> = rows[1..].iter().map(|r| (r[0].clone(), r[1].clone())).collect();
+    assert_eq!(got, expected);
+    for row in &rows[1..] {
+        assert!(row[2].ends_with('m') && row[2] != "0m", "cpu {row:?}");
+        assert!(row[3].ends_with("Mi") && row[3] != "0Mi", "memory {row:?}");
+    }
+
+    let term = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status after SIGTERM: {status:?}");
+}
