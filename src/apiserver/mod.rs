@@ -9,7 +9,7 @@
 //! compress responses.
 //!
 //! Files: [`serve`] (accept loop, routing), [`tls`] (serving certificates), [`health`]
-//! (`/healthz`, `/livez`, `/readyz`), [`discovery`] (`/apis…`), [`negotiate`] (`Accept`),
+//! (`/healthz`, `/livez`, `/readyz`), [`discovery`] (`/apis…`), [`negotiate`](mod@negotiate) (`Accept`),
 //! [`status`] (error bodies), [`json`] (Go-compatible JSON bytes).
 
 pub mod discovery;
