@@ -1,1 +1,81 @@
-//! PLACEHOLDER
+//! Generic aggregated-apiserver plumbing: TLS serving, health endpoints, legacy discovery, content
+//! negotiation and `metav1.Status` error bodies, shaped like `k8s.io/apiserver` so that the
+//! kube-apiserver aggregator and `kubectl` cannot tell the difference.
+//!
+//! It deliberately knows nothing about metrics: the application behind it (the `metrics.k8s.io`
+//! API) plugs in through [`Handler`], declares its groups through [`discovery::ApiGroup`] and its
+//! health checks through [`health::HealthChecksBuilder`]; `main` wires the two together. It does
+//! not (yet) authenticate or authorize requests, serve OpenAPI or aggregated discovery, or
+//! compress responses.
+//!
+//! Files: [`serve`] (accept loop, routing), [`tls`] (serving certificates), [`health`]
+//! (`/healthz`, `/livez`, `/readyz`), [`discovery`] (`/apis…`), [`negotiate`](mod@negotiate) (`Accept`),
+//! [`status`] (error bodies), [`json`] (Go-compatible JSON bytes).
+
+pub mod discovery;
+pub mod health;
+pub mod json;
+pub mod negotiate;
+pub mod serve;
+pub mod status;
+pub mod tls;
+
+pub use discovery::{ApiGroup, ApiResource, ApiVersion, Discovery};
+pub use health::{Endpoint, HealthChecks, HealthChecksBuilder};
+pub use negotiate::{
+    negotiate, negotiate_headers, Format, NotAcceptable, Representation, TableVersion,
+};
+pub use serve::{Limits, MetricsText, Server};
+pub use status::{Status, StatusCause, StatusDetails, StatusReason};
+pub use tls::{load_or_generate, server_config, CertSource, CertifiedKeyPair, TlsVersion};
+
+/// Every response body is a complete buffer: the API is GET-only and answers are small.
+pub type Body = http_body_util::Full<bytes::Bytes>;
+/// The response type of the whole server.
+pub type Response = hyper::Response<Body>;
+
+/// The application (the metrics API) behind the generic server.
+///
+/// The server hands it requests for `/apis/<group>/<version>/…` of a group and version that
+/// [`Discovery`] knows, and any path the server does not own itself (e.g. `/openapi/v2`). It
+/// receives every method: it answers HEAD like GET (the server drops the body) and anything else
+/// with a 405 [`Status`]. Returning `None` makes the server answer its generic plain-text 404.
+pub trait Handler: Send + Sync + 'static {
+    /// Answers one request from its method, URI and headers (the body is never read).
+    fn handle(&self, req: &hyper::http::request::Parts) -> Option<Response>;
+}
+
+/// Content types used by more than one file.
+pub(crate) mod content_type {
+    pub(crate) const JSON: &str = "application/json";
+    pub(crate) const TEXT: &str = "text/plain; charset=utf-8";
+}
+
+/// Go's `http.Error`/`http.NotFound` shape: plain text, `nosniff`, and a trailing newline.
+pub(crate) fn plain_text(code: hyper::StatusCode, text: &str) -> Response {
+    use hyper::header::{HeaderValue, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
+    let mut body = String::with_capacity(text.len() + 1);
+    body.push_str(text);
+    body.push('\n');
+    let mut resp = Response::new(Body::new(body.into()));
+    *resp.status_mut() = code;
+    let headers = resp.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type::TEXT));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    resp
+}
+
+/// Go's mux answer for a path nobody serves: `404 page not found\n` as plain text.
+pub(crate) fn not_found_page() -> Response {
+    plain_text(hyper::StatusCode::NOT_FOUND, "404 page not found")
+}
+
+/// A 200 response with the given content type and pre-encoded body.
+pub(crate) fn ok_bytes(content_type: &'static str, body: bytes::Bytes) -> Response {
+    let mut resp = Response::new(Body::new(body));
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    resp
+}

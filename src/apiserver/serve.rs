@@ -1,0 +1,383 @@
+//! The HTTPS server: accept loop, TLS, HTTP/1.1 and HTTP/2, graceful shutdown, and routing.
+//!
+//! Routing ([`Server::route`]) is a pure function of the request head, so every endpoint is
+//! testable in-process. Paths, in the order they are tried:
+//!
+//! | path | answer |
+//! |---|---|
+//! | `/healthz`, `/livez`, `/readyz` (+ `/<check>`) | [`HealthChecks`], any method |
+//! | `/apis`, `/apis/<g>`, `/apis/<g>/<v>` | [`Discovery`]; other methods get a 405 Status |
+//! | `/apis/<g>/<v>/…` of a served version | the [`Handler`], any method |
+//! | `/version` | the version JSON; other methods get a 405 Status |
+//! | `/metrics` | the metrics text, any method |
+//! | `/`, `/index.html` | `{"paths":[…]}`, pretty-printed like Go's `WriteRawJSON` |
+//! | anything else | the [`Handler`], else plain `404 page not found` |
+//!
+//! HEAD is routed as GET, then the body is dropped and its length kept in `Content-Length`.
+//! Request bodies are never read. Header limits are hyper's defaults: HTTP/1.1 at most 100
+//! headers in a ~408 KiB read buffer, HTTP/2 a 16 KiB header list. Authentication and
+//! authorization are not applied here yet.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::{Body as _, Incoming};
+use hyper::header::{HeaderValue, CONTENT_LENGTH};
+use hyper::http::request::Parts;
+use hyper::{Method, Request};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use super::{
+    content_type, not_found_page, ok_bytes, Body, Discovery, Handler, HealthChecks, Response,
+    Status,
+};
+
+/// Produces the `/metrics` exposition text on each scrape.
+pub type MetricsText = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Prometheus text exposition format 0.0.4, as the Go client sends it.
+const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Resource bounds of [`Server::serve`]; `Default` gives the documented values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Open connections at most; accepting pauses at the cap. Default 1024 (upstream has no cap,
+    /// only 400 requests in flight).
+    pub max_connections: usize,
+    /// Time for a client to finish the TLS handshake. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Time for an HTTP/1.1 client to send a request head. Default 32 s, upstream's
+    /// `ReadHeaderTimeout`.
+    pub header_read_timeout: Duration,
+    /// How long shutdown waits for open connections before closing them. Default 60 s, upstream's
+    /// shutdown timeout (the request timeout).
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(32),
+            shutdown_grace: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The generic API server: routes requests and serves them over TLS.
+pub struct Server {
+    health: HealthChecks,
+    discovery: Discovery,
+    version_json: Bytes,
+    metrics: MetricsText,
+    handler: Arc<dyn Handler>,
+    /// Paths listed by `/` besides the generic ones (e.g. `/openapi/v2` served by the handler).
+    extra_paths: Vec<String>,
+    /// `{"paths":[…]}`, encoded once.
+    index_json: Bytes,
+    limits: Limits,
+    /// Connection builders per ALPN result: `h2`, or HTTP/1.1 for anything else.
+    http1: auto::Builder<TokioExecutor>,
+    http2: auto::Builder<TokioExecutor>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("health", &self.health)
+            .field("discovery", &self.discovery)
+            .field("extra_paths", &self.extra_paths)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// A server for these endpoints and application, with default [`Limits`].
+    pub fn new(
+        health: HealthChecks,
+        discovery: Discovery,
+        version_json: impl Into<Bytes>,
+        metrics: MetricsText,
+        handler: Arc<dyn Handler>,
+    ) -> Self {
+        let limits = Limits::default();
+        let mut server = Self {
+            http1: connection_builder(false, &limits),
+            http2: connection_builder(true, &limits),
+            health,
+            discovery,
+            version_json: version_json.into(),
+            metrics,
+            handler,
+            extra_paths: Vec::new(),
+            index_json: Bytes::new(),
+            limits,
+        };
+        server.index_json = server.encode_index();
+        server
+    }
+
+    /// Replaces the resource bounds.
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.http1 = connection_builder(false, &limits);
+        self.http2 = connection_builder(true, &limits);
+        self.limits = limits;
+        self
+    }
+
+    /// Lists more paths in the `/` index (paths the handler serves outside `/apis`).
+    #[must_use]
+    pub fn with_listed_paths(mut self, paths: impl IntoIterator<Item = String>) -> Self {
+        self.extra_paths.extend(paths);
+        self.index_json = self.encode_index();
+        self
+    }
+
+    /// The health checks, e.g. to begin shutdown from elsewhere.
+    pub fn health(&self) -> &HealthChecks {
+        &self.health
+    }
+
+    fn encode_index(&self) -> Bytes {
+        let mut paths = self.health.listed_paths();
+        paths.extend(self.discovery.listed_paths());
+        paths.extend(["/metrics".to_owned(), "/version".to_owned()]);
+        paths.extend(self.extra_paths.iter().cloned());
+        paths.sort();
+        paths.dedup();
+        let index = serde_json::json!({ "paths": paths });
+        // A map of strings always serializes; an empty body is the impossible fallback.
+        serde_json::to_vec_pretty(&index)
+            .map(Bytes::from)
+            .unwrap_or_default()
+    }
+
+    /// Answers one request from its head; HEAD gets GET's headers without the body.
+    pub fn route(&self, req: &Parts) -> Response {
+        let resp = self.route_get(req);
+        if req.method == Method::HEAD {
+            head_only(resp)
+        } else {
+            resp
+        }
+    }
+
+    fn route_get(&self, req: &Parts) -> Response {
+        let path = req.uri.path();
+        if let Some(resp) = self.health.respond(path, req.uri.query()) {
+            return resp;
+        }
+        let read = req.method == Method::GET || req.method == Method::HEAD;
+        if let Some(resp) = self.discovery.respond(req) {
+            return if read || resp.status() == hyper::StatusCode::NOT_FOUND {
+                resp
+            } else {
+                Status::method_not_allowed().into_response()
+            };
+        }
+        if let Some((group, version)) = group_version_prefix(path) {
+            if !self.discovery.serves(group, version) {
+                return not_found_page();
+            }
+            return self.handler.handle(req).unwrap_or_else(not_found_page);
+        }
+        match path {
+            "/version" if read => ok_bytes(content_type::JSON, self.version_json.clone()),
+            "/version" => Status::method_not_allowed().into_response(),
+            "/metrics" => ok_bytes(METRICS_CONTENT_TYPE, (self.metrics)().into()),
+            "/" | "/index.html" => ok_bytes(content_type::JSON, self.index_json.clone()),
+            _ => self.handler.handle(req).unwrap_or_else(not_found_page),
+        }
+    }
+
+    /// Serves HTTPS on `listener` until `shutdown` completes, then: fails readyz at once, stops
+    /// accepting, lets open connections finish (HTTP/2 GOAWAY, HTTP/1.1 close after the current
+    /// response) for at most [`Limits::shutdown_grace`], closes the rest, and returns.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tls: Arc<rustls::ServerConfig>,
+        shutdown: impl Future<Output = ()>,
+    ) -> io::Result<()> {
+        let acceptor = TlsAcceptor::from(tls);
+        let permits = Arc::new(Semaphore::new(self.limits.max_connections));
+        // Tells every connection task to finish gracefully.
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut connections = JoinSet::new();
+        tokio::pin!(shutdown);
+        tracing::info!(address = ?listener.local_addr().ok(), "serving securely");
+        loop {
+            let permit = tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                permit = permits.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_closed) => break,
+                },
+            };
+            let accepted = tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                accepted = listener.accept() => accepted,
+            };
+            while let Some(done) = connections.try_join_next() {
+                log_panic(done);
+            }
+            match accepted {
+                Ok((tcp, peer)) => {
+                    let task = self.clone().connection(
+                        acceptor.clone(),
+                        tcp,
+                        peer,
+                        stop_rx.clone(),
+                        permit,
+                    );
+                    connections.spawn(task);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::select! {
+                        () = &mut shutdown => break,
+                        () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
+                    }
+                }
+            }
+        }
+        self.health.begin_shutdown();
+        drop(listener);
+        tracing::info!(
+            connections = connections.len(),
+            "shutting down: draining connections"
+        );
+        stop_tx.send_replace(true);
+        let drain = async {
+            while let Some(done) = connections.join_next().await {
+                log_panic(done);
+            }
+        };
+        if tokio::time::timeout(self.limits.shutdown_grace, drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                connections = connections.len(),
+                "shutdown grace period over: closing connections"
+            );
+            connections.shutdown().await;
+        }
+        Ok(())
+    }
+
+    /// One client connection: handshake, then HTTP until the client leaves or shutdown ends it.
+    async fn connection(
+        self: Arc<Self>,
+        acceptor: TlsAcceptor,
+        tcp: TcpStream,
+        peer: SocketAddr,
+        mut stop: watch::Receiver<bool>,
+        _permit: OwnedSemaphorePermit,
+    ) {
+        let handshake = tokio::time::timeout(self.limits.handshake_timeout, acceptor.accept(tcp));
+        let tls = tokio::select! {
+            done = handshake => match done {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(error)) => {
+                    tracing::debug!(%peer, %error, "TLS handshake failed");
+                    return;
+                }
+                Err(_elapsed) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            },
+            () = stopped(&mut stop) => return,
+        };
+        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+        let builder = if h2 { &self.http2 } else { &self.http1 };
+        let server = self.clone();
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let server = server.clone();
+            async move {
+                let (head, _body) = req.into_parts();
+                Ok::<_, Infallible>(server.route(&head))
+            }
+        });
+        let conn = builder.serve_connection(TokioIo::new(tls), service);
+        tokio::pin!(conn);
+        let ended = tokio::select! {
+            ended = conn.as_mut() => ended,
+            () = stopped(&mut stop) => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+        };
+        if let Err(error) = ended {
+            tracing::debug!(%peer, %error, "connection ended with an error");
+        }
+    }
+}
+
+/// An HTTP/1.1-only or HTTP/2-only builder: the protocol is known from ALPN, as in Go.
+fn connection_builder(h2: bool, limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    builder.http2().timer(TokioTimer::new());
+    if h2 {
+        builder.http2_only()
+    } else {
+        builder.http1_only()
+    }
+}
+
+/// `(group, version)` of `/apis/<group>/<version>/<more>`, where `<more>` may be empty.
+fn group_version_prefix(path: &str) -> Option<(&str, &str)> {
+    let mut segments = path.strip_prefix("/apis/")?.splitn(3, '/');
+    let (group, version, _more) = (segments.next()?, segments.next()?, segments.next()?);
+    Some((group, version))
+}
+
+/// Keeps status and headers, records the body length, drops the body.
+fn head_only(resp: Response) -> Response {
+    let (mut parts, body) = resp.into_parts();
+    if let Some(len) = body.size_hint().exact() {
+        parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    Response::from_parts(parts, Body::default())
+}
+
+/// Completes once shutdown is signalled (or the signal's sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns is dropped here, never held across an await.
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+fn log_panic(done: Result<(), tokio::task::JoinError>) {
+    if let Err(error) = done {
+        if error.is_panic() {
+            tracing::error!(%error, "connection task panicked");
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "serve_tests.rs"]
+mod tests;

@@ -1,0 +1,243 @@
+use http_body_util::BodyExt;
+use hyper::header::CONTENT_TYPE;
+
+use super::*;
+use crate::apiserver::{ApiGroup, ApiResource, ApiVersion};
+
+/// Plays the metrics API: one list path, an OpenAPI path, nothing else.
+struct FakeApi;
+
+impl Handler for FakeApi {
+    fn handle(&self, req: &Parts) -> Option<Response> {
+        match req.uri.path() {
+            "/apis/metrics.k8s.io/v1beta1/nodes"
+                if req.method == Method::GET || req.method == Method::HEAD =>
+            {
+                Some(ok_bytes(
+                    content_type::JSON,
+                    Bytes::from_static(b"{\"kind\":\"NodeMetricsList\"}\n"),
+                ))
+            }
+            "/apis/metrics.k8s.io/v1beta1/nodes" => Some(
+                Status::method_not_supported("metrics.k8s.io", "nodes", "create").into_response(),
+            ),
+            "/openapi/v2" => Some(ok_bytes(content_type::JSON, Bytes::from_static(b"{}"))),
+            _ => None,
+        }
+    }
+}
+
+fn server() -> Server {
+    let health = HealthChecks::builder()
+        .all("metadata-informer-sync", || Ok(()))
+        .build()
+        .unwrap();
+    let nodes = ApiResource {
+        name: "nodes".into(),
+        singular_name: String::new(),
+        namespaced: false,
+        kind: "NodeMetrics".into(),
+        verbs: vec!["get".into(), "list".into()],
+    };
+    let group = ApiGroup {
+        name: "metrics.k8s.io".into(),
+        versions: vec![ApiVersion {
+            version: "v1beta1".into(),
+            resources: vec![nodes],
+        }],
+        preferred_version: "v1beta1".into(),
+    };
+    let discovery = Discovery::new(vec![group]).unwrap();
+    let metrics: MetricsText = Arc::new(|| "# HELP x y\nx 1\n".to_owned());
+    Server::new(
+        health,
+        discovery,
+        &b"{\"major\":\"1\"}"[..],
+        metrics,
+        Arc::new(FakeApi),
+    )
+    .with_listed_paths(["/openapi/v2".to_owned()])
+}
+
+fn request(method: Method, uri: &str) -> Parts {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0
+}
+
+async fn call(s: &Server, method: Method, uri: &str) -> (u16, Option<String>, String) {
+    let resp = s.route(&request(method, uri));
+    let code = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (code, ct, String::from_utf8(body.to_vec()).unwrap())
+}
+
+const TEXT: Option<&str> = Some("text/plain; charset=utf-8");
+const JSON: Option<&str> = Some("application/json");
+
+#[tokio::test]
+async fn health_endpoints_are_routed_for_any_method() {
+    let s = server();
+    assert_eq!(
+        call(&s, Method::GET, "/healthz").await,
+        (200, TEXT.map(Into::into), "ok".into())
+    );
+    assert_eq!(call(&s, Method::POST, "/livez/ping").await.0, 200);
+    let (_, _, body) = call(&s, Method::GET, "/readyz?verbose").await;
+    assert!(
+        body.ends_with("[+]metadata-informer-sync ok\n[+]shutdown ok\nreadyz check passed\n"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn discovery_is_routed_and_only_for_reads() {
+    let s = server();
+    let (code, ct, body) = call(&s, Method::GET, "/apis/metrics.k8s.io/v1beta1").await;
+    assert_eq!((code, ct.as_deref()), (200, JSON));
+    assert!(body.starts_with("{\"kind\":\"APIResourceList\""));
+    let (code, ct, body) = call(&s, Method::POST, "/apis").await;
+    assert_eq!((code, ct.as_deref()), (405, JSON));
+    assert!(body.contains("\"reason\":\"MethodNotAllowed\""), "{body}");
+    assert_eq!(
+        call(&s, Method::GET, "/apis/metrics.k8s.io/v2").await.2,
+        "404 page not found\n"
+    );
+}
+
+#[tokio::test]
+async fn resource_paths_of_served_versions_reach_the_handler_with_their_method() {
+    let s = server();
+    let (code, _, body) = call(&s, Method::GET, "/apis/metrics.k8s.io/v1beta1/nodes").await;
+    assert_eq!(
+        (code, body.as_str()),
+        (200, "{\"kind\":\"NodeMetricsList\"}\n")
+    );
+    let (code, ct, body) = call(&s, Method::DELETE, "/apis/metrics.k8s.io/v1beta1/nodes").await;
+    assert_eq!((code, ct.as_deref()), (405, JSON));
+    assert!(body.contains("create is not supported"), "{body}");
+    for unknown in [
+        "/apis/metrics.k8s.io/v1beta1/foo",
+        "/apis/metrics.k8s.io/v2/nodes",
+        "/apis/other.io/v1/nodes",
+    ] {
+        assert_eq!(
+            call(&s, Method::GET, unknown).await,
+            (404, TEXT.map(Into::into), "404 page not found\n".into())
+        );
+    }
+}
+
+#[tokio::test]
+async fn version_metrics_and_fallbacks() {
+    let s = server();
+    assert_eq!(
+        call(&s, Method::GET, "/version").await,
+        (200, JSON.map(Into::into), "{\"major\":\"1\"}".into())
+    );
+    assert_eq!(call(&s, Method::PUT, "/version").await.0, 405);
+    let (code, ct, body) = call(&s, Method::GET, "/metrics").await;
+    assert_eq!(
+        (code, ct.as_deref(), body.as_str()),
+        (200, Some(METRICS_CONTENT_TYPE), "# HELP x y\nx 1\n")
+    );
+    assert_eq!(call(&s, Method::GET, "/openapi/v2").await.2, "{}");
+    assert_eq!(
+        call(&s, Method::GET, "/nope").await.2,
+        "404 page not found\n"
+    );
+}
+
+#[tokio::test]
+async fn index_lists_every_path_sorted_and_pretty_printed() {
+    let (code, ct, body) = call(&server(), Method::GET, "/").await;
+    assert_eq!((code, ct.as_deref()), (200, JSON));
+    let expected = r#"{
+  "paths": [
+    "/apis",
+    "/apis/metrics.k8s.io",
+    "/apis/metrics.k8s.io/v1beta1",
+    "/healthz",
+    "/healthz/log",
+    "/healthz/metadata-informer-sync",
+    "/healthz/ping",
+    "/healthz/poststarthook/max-in-flight-filter",
+    "/healthz/poststarthook/storage-object-count-tracker-hook",
+    "/livez",
+    "/livez/log",
+    "/livez/metadata-informer-sync",
+    "/livez/ping",
+    "/livez/poststarthook/max-in-flight-filter",
+    "/livez/poststarthook/storage-object-count-tracker-hook",
+    "/metrics",
+    "/openapi/v2",
+    "/readyz",
+    "/readyz/log",
+    "/readyz/metadata-informer-sync",
+    "/readyz/ping",
+    "/readyz/poststarthook/max-in-flight-filter",
+    "/readyz/poststarthook/storage-object-count-tracker-hook",
+    "/readyz/shutdown",
+    "/version"
+  ]
+}"#;
+    assert_eq!(body, expected);
+    assert_eq!(
+        call(&server(), Method::GET, "/index.html").await.2,
+        expected
+    );
+}
+
+#[tokio::test]
+async fn head_gets_headers_and_length_without_a_body() {
+    let s = server();
+    for path in [
+        "/apis",
+        "/healthz",
+        "/apis/metrics.k8s.io/v1beta1/nodes",
+        "/nope",
+    ] {
+        let get = s.route(&request(Method::GET, path));
+        let get_len = get.into_body().collect().await.unwrap().to_bytes().len();
+        let head = s.route(&request(Method::HEAD, path));
+        assert_eq!(
+            head.headers()[CONTENT_LENGTH],
+            get_len.to_string().as_str(),
+            "{path}"
+        );
+        assert!(
+            head.into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
+                .is_empty(),
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn group_version_prefix_needs_something_after_the_version() {
+    assert_eq!(group_version_prefix("/apis/g/v/nodes/n"), Some(("g", "v")));
+    assert_eq!(group_version_prefix("/apis/g/v/"), Some(("g", "v")));
+    assert_eq!(group_version_prefix("/apis/g/v"), None);
+    assert_eq!(group_version_prefix("/api/v1/x"), None);
+}
+
+#[test]
+fn default_limits_are_documented_values() {
+    let l = Limits::default();
+    assert_eq!(l.max_connections, 1024);
+    assert_eq!(l.handshake_timeout, Duration::from_secs(10));
+    assert_eq!(l.header_read_timeout, Duration::from_secs(32));
+    assert_eq!(l.shutdown_grace, Duration::from_secs(60));
+}
