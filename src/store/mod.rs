@@ -1,28 +1,282 @@
-//! PLACEHOLDER (replaced by the store branch): the interface only.
-#![allow(dead_code, unused_variables, missing_docs, clippy::all)]
+//! The in-memory windowed store: for every node, the last two usable points of the node and
+//! of each of its containers, and the usage (CPU rate, memory) they yield.
+//!
+//! The scraper applies one node's [`NodeBatch`] at a time; the store replaces everything it
+//! held for that node (pods the kubelet no longer reports vanish), computes usage once per
+//! apply, and serves it to the API until it is older than the staleness bound. It knows nothing
+//! of the inventory: callers ask for a node or pod and forget nodes that leave.
+//!
+//! Differences from upstream, all deliberate (spec §2):
+//! * state is kept per node, not as one global batch, so a failed scrape of one node does not
+//!   touch the others, and a node's data outlives one failed scrape: it is served while its
+//!   last apply is at most `max_age` old (callers pass two resolutions), where upstream blanks
+//!   it at once;
+//! * containers of a pod are sorted by name, where upstream's order is random;
+//! * a pod whose every container fails the usage computation is omitted, where upstream serves
+//!   it with no containers and a null timestamp;
+//! * a container never measures from a zero point, so no ~292-year windows appear.
+//!
+//! Concurrency: each node's state is an immutable [`node::NodeState`] behind an `Arc`. An
+//! apply builds the next state outside any lock and swaps it in with a short write; a read
+//! clones the `Arc` and releases the map at once.
+
+mod node;
+mod window;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use dashmap::mapref::entry::Entry;
+use dashmap::DashMap;
+
 use crate::kubelet::{NodeBatch, Timestamp};
+use node::NodeState;
+
+/// Resource usage of a node or container.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Usage { pub cpu_nanocores: u64, pub memory_bytes: u64 }
+pub struct Usage {
+    /// Average CPU use over the window, in billionths of a core.
+    pub cpu_nanocores: u64,
+    /// Working-set memory at the end of the window, in bytes.
+    pub memory_bytes: u64,
+}
+
+/// A node's usage as served.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NodeUsage { pub timestamp: Timestamp, pub window: Duration, pub usage: Usage }
+pub struct NodeUsage {
+    /// Kubelet time of the last point.
+    pub timestamp: Timestamp,
+    /// Time between the two points the CPU rate was measured over.
+    pub window: Duration,
+    pub usage: Usage,
+}
+
+/// One container's usage within a [`PodUsage`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ContainerUsage { pub name: Arc<str>, pub usage: Usage }
+pub struct ContainerUsage {
+    pub name: Arc<str>,
+    pub usage: Usage,
+}
+
+/// A pod's usage as served.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PodUsage { pub timestamp: Timestamp, pub window: Duration, pub containers: Vec<ContainerUsage> }
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct StoredPoints { pub nodes: usize, pub containers: usize }
-#[derive(Debug, Default)]
-pub struct Store;
+pub struct PodUsage {
+    /// The earliest last-point time among the containers (first by name among ties).
+    pub timestamp: Timestamp,
+    /// The window of that same container.
+    pub window: Duration,
+    /// Never empty; sorted by name.
+    pub containers: Vec<ContainerUsage>,
+}
+
+/// Points that can yield usage: for `metrics_server_storage_points{type="node"|"container"}`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoredPoints {
+    /// Nodes whose window has a prev point.
+    pub nodes: usize,
+    /// Containers whose window has a prev point.
+    pub containers: usize,
+}
+
+/// The store; share it as `Arc<Store>`.
+#[derive(Debug)]
+pub struct Store {
+    /// The scrape period: containers younger than this are measured from their start.
+    resolution: Duration,
+    /// How long after its last apply a node's data is still served.
+    max_age: Duration,
+    nodes: DashMap<Arc<str>, Arc<NodeState>>,
+    /// The last readiness reported by [`Store::is_ready`], to log changes only.
+    readiness: AtomicU8,
+}
+
 impl Store {
-    pub fn new(resolution: Duration, max_age: Duration) -> Self { Store }
-    pub fn apply(&self, node: &str, batch: &NodeBatch<'_>, scraped_at: Instant) {}
-    pub fn forget_node(&self, node: &str) {}
-    pub fn retain_nodes(&self, keep: impl Fn(&str) -> bool) {}
-    pub fn node_usage(&self, node: &str, now: Instant) -> Option<NodeUsage> { None }
-    pub fn pod_usage(&self, node: &str, namespace: &str, pod: &str, now: Instant) -> Option<Arc<PodUsage>> { None }
-    pub fn for_each_pod(&self, node: &str, now: Instant, f: impl FnMut(&str, &str, &Arc<PodUsage>)) {}
-    pub fn is_ready(&self, now: Instant) -> bool { false }
-    pub fn points(&self) -> StoredPoints { StoredPoints::default() }
+    pub fn new(resolution: Duration, max_age: Duration) -> Self {
+        Store {
+            resolution,
+            max_age,
+            nodes: DashMap::new(),
+            readiness: AtomicU8::new(Readiness::Unknown as u8),
+        }
+    }
+
+    /// Replaces everything held for `node` with this batch (pods absent from it vanish),
+    /// advancing each node/container window by upstream's rules, and recomputes that node's
+    /// servable usage once.
+    ///
+    /// Applies for one node are expected one at a time; if two do race, neither is lost: the
+    /// later swap sees the earlier one and is rebuilt on top of it.
+    pub fn apply(&self, node: &str, batch: &NodeBatch<'_>, scraped_at: Instant) {
+        let mut base = self.held(node);
+        loop {
+            let old = base.as_ref().map(|(_, state)| &**state);
+            let next = Arc::new(NodeState::advance(
+                node,
+                old,
+                batch,
+                scraped_at,
+                self.resolution,
+            ));
+            let key = base
+                .as_ref()
+                .map_or_else(|| Arc::from(node), |(key, _)| Arc::clone(key));
+            // Swap in only if the state we built on is still the current one. The replaced
+            // state is freed when `base` drops, after the shard lock is released.
+            match self.nodes.entry(key) {
+                Entry::Occupied(mut current) => {
+                    if base
+                        .as_ref()
+                        .is_some_and(|(_, s)| Arc::ptr_eq(s, current.get()))
+                    {
+                        current.insert(next);
+                        return;
+                    }
+                    base = Some((Arc::clone(current.key()), Arc::clone(current.get())));
+                }
+                Entry::Vacant(slot) => {
+                    if base.is_none() {
+                        slot.insert(next);
+                        return;
+                    }
+                    // Forgotten meanwhile: start again as a new node.
+                    base = None;
+                }
+            }
+        }
+    }
+
+    /// Drops everything held for `node`.
+    pub fn forget_node(&self, node: &str) {
+        self.nodes.remove(node);
+    }
+
+    /// Drops every node for which `keep` is false. `keep` runs with no lock held.
+    pub fn retain_nodes(&self, keep: impl Fn(&str) -> bool) {
+        let held: Vec<Arc<str>> = self.nodes.iter().map(|e| Arc::clone(e.key())).collect();
+        for node in held.iter().filter(|node| !keep(node)) {
+            self.nodes.remove(node);
+        }
+    }
+
+    /// Usage if the node's last successful apply is not older than max_age at `now`.
+    pub fn node_usage(&self, node: &str, now: Instant) -> Option<NodeUsage> {
+        self.fresh(node, now)?.usage
+    }
+
+    /// The pod's usage, if it was in the node's last batch, has usage, and is fresh at `now`.
+    pub fn pod_usage(
+        &self,
+        node: &str,
+        namespace: &str,
+        pod: &str,
+        now: Instant,
+    ) -> Option<Arc<PodUsage>> {
+        self.fresh(node, now)?.pod(namespace, pod)?.usage.clone()
+    }
+
+    /// Calls `f` for every servable pod on `node` (namespace, pod, usage) — for LIST paths.
+    /// Pods come in (namespace, name) order; no lock is held while `f` runs.
+    pub fn for_each_pod(
+        &self,
+        node: &str,
+        now: Instant,
+        mut f: impl FnMut(&str, &str, &Arc<PodUsage>),
+    ) {
+        let Some(state) = self.fresh(node, now) else {
+            return;
+        };
+        for pod in &state.pods {
+            if let Some(usage) = &pod.usage {
+                f(&pod.namespace, &pod.name, usage);
+            }
+        }
+    }
+
+    /// Upstream readiness: at least one node with usage and at least one pod with usage
+    /// (fresh at `now`). A change is logged once.
+    pub fn is_ready(&self, now: Instant) -> bool {
+        let (mut nodes, mut pods) = (false, false);
+        for entry in self.nodes.iter() {
+            let state = entry.value();
+            if state.is_fresh(now, self.max_age) {
+                nodes |= state.usage.is_some();
+                pods |= state.served_pods > 0;
+                if nodes && pods {
+                    break;
+                }
+            }
+        }
+        let readiness = Readiness::of(nodes, pods);
+        if self.readiness.swap(readiness as u8, Ordering::Relaxed) != readiness as u8 {
+            readiness.log();
+        }
+        readiness == Readiness::Ready
+    }
+
+    /// Servable points, for `metrics_server_storage_points{type="node"|"container"}`: number
+    /// of nodes and containers that have a prev point. Counts what is held, stale or not,
+    /// until the node is forgotten.
+    pub fn points(&self) -> StoredPoints {
+        self.nodes
+            .iter()
+            .fold(StoredPoints::default(), |mut points, entry| {
+                points.nodes += usize::from(entry.node_has_prev());
+                points.containers += entry.containers_with_prev;
+                points
+            })
+    }
+
+    fn held(&self, node: &str) -> Option<(Arc<str>, Arc<NodeState>)> {
+        let entry = self.nodes.get(node)?;
+        Some((Arc::clone(entry.key()), Arc::clone(entry.value())))
+    }
+
+    fn fresh(&self, node: &str, now: Instant) -> Option<Arc<NodeState>> {
+        let state = Arc::clone(self.nodes.get(node)?.value());
+        state.is_fresh(now, self.max_age).then_some(state)
+    }
+}
+
+/// What [`Store::is_ready`] last saw, with the likely cause when not ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Readiness {
+    Unknown,
+    Ready,
+    NodesMissing,
+    PodsMissing,
+    BothMissing,
+}
+
+impl Readiness {
+    fn of(nodes: bool, pods: bool) -> Self {
+        match (nodes, pods) {
+            (true, true) => Readiness::Ready,
+            (false, true) => Readiness::NodesMissing,
+            (true, false) => Readiness::PodsMissing,
+            (false, false) => Readiness::BothMissing,
+        }
+    }
+
+    fn log(self) {
+        match self {
+            Readiness::Ready => tracing::info!("metric storage is ready"),
+            Readiness::NodesMissing => tracing::info!(
+                "metric storage is not ready: node metrics are missing, \
+                 this may indicate a kubelet or node issue"
+            ),
+            Readiness::PodsMissing => tracing::info!(
+                "metric storage is not ready: pod metrics are missing, \
+                 this may indicate a container-runtime or kubelet issue"
+            ),
+            Readiness::BothMissing => tracing::info!(
+                "metric storage is not ready: no node or pod metrics, \
+                 this may indicate the scrapes are failing"
+            ),
+            Readiness::Unknown => {}
+        }
+    }
 }
