@@ -71,6 +71,10 @@ impl Timestamp {
     }
 
     /// `self + d`, saturating.
+    #[allow(
+        clippy::should_implement_trait,
+        reason = "saturates, unlike `Add`; a named method keeps that visible at the call site"
+    )]
     pub fn add(self, d: Duration) -> Timestamp {
         Timestamp(self.0.saturating_add(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)))
     }
