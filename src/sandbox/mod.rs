@@ -1,1 +1,3 @@
-//! PLACEHOLDER
+//! Simulated cluster for the one-command demo.
+
+pub mod exposition;
