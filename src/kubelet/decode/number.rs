@@ -210,4 +210,34 @@ mod tests {
             Err(SyntaxError::Timestamp)
         );
     }
+
+    #[test]
+    fn any_decimal_text_reads_like_the_standard_library() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, RngAlgorithm, RngSeed, TestRunner};
+        let config = Config {
+            cases: 2048,
+            rng_algorithm: RngAlgorithm::ChaCha,
+            rng_seed: RngSeed::Fixed(7),
+            failure_persistence: None,
+            ..Config::default()
+        };
+        let written = any::<f64>().prop_map(|x| format!("{x:?}"));
+        let exponent = any::<f64>().prop_map(|x| format!("{x:e}"));
+        let digits = "[0-9]{1,24}(\\.[0-9]{0,24})?([eE][+-]?[0-9]{1,3})?";
+        let text = prop_oneof![written, exponent, digits];
+        TestRunner::new(config)
+            .run(&text, |text| {
+                let ours = float(&text);
+                match text.parse::<f64>().unwrap() {
+                    x if x.is_nan() => prop_assert!(ours.unwrap().is_nan()),
+                    x if x.is_infinite() && text.contains(['e', 'E']) => {
+                        prop_assert_eq!(ours, Err(SyntaxError::ValueOutOfRange))
+                    }
+                    x => prop_assert_eq!(ours.map(f64::to_bits), Ok(x.to_bits()), "{}", text),
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
 }
