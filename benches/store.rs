@@ -61,10 +61,10 @@ impl Fleet {
     /// cumulative CPU growing, memory varying.
     fn cycle(&self, cycle: u64) -> Vec<NodeBatch<'_>> {
         let start = Timestamp::from_unix_seconds(1_633_000_000);
-        let scraped = start.add(RESOLUTION * u32::try_from(cycle).unwrap_or(u32::MAX));
+        let scraped = start.saturating_add(RESOLUTION * u32::try_from(cycle).unwrap_or(u32::MAX));
         let point = |rng: u64| Point {
             start_time: start,
-            timestamp: scraped.add(Duration::from_millis(rng % 1000)),
+            timestamp: scraped.saturating_add(Duration::from_millis(rng % 1000)),
             cpu_core_nanoseconds: cycle * 60_000_000_000 + (rng >> 10) % 1_000_000_000,
             memory_bytes: (rng >> 20) % (4 << 30),
         };

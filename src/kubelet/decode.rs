@@ -1,19 +1,314 @@
 //! Decoding a kubelet `/metrics/resource` body (Prometheus text format) into a [`NodeBatch`].
-//! PLACEHOLDER: being written.
+//!
+//! A pure function of the bytes and the scrape's request time, like upstream's decoder, with
+//! the same units, timestamps and drop rules (spec §1.7). It reads the body in one pass,
+//! borrows every name from it and allocates nothing per sample; the text syntax lives in
+//! [`text`]. Differences from upstream, all on inputs a kubelet does not send: labels are
+//! parsed, not searched for (so a missing label skips the line instead of panicking, and an
+//! escaped value is unescaped), and a NaN, infinite or negative value counts as a missing
+//! series instead of turning into an arbitrary integer. Fetching the body (size cap, gzip)
+//! belongs to the client, and rates to the store.
 
-use super::sample::{NodeBatch, Timestamp};
+mod number;
+mod text;
 
-/// Why a body could not be decoded; the whole node's batch is dropped.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("failed parsing metrics: line {line}: {reason}")]
+#[cfg(test)]
+mod fixture_tests;
+#[cfg(test)]
+mod tests;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use super::sample::{ContainerSample, NodeBatch, PodSample, Point, Timestamp};
+pub use text::SyntaxError;
+use text::{Family, Sample};
+
+/// Why a body could not be decoded; the whole node's batch is dropped, as upstream does.
+#[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
+#[error("failed parsing metrics: line {line}: {kind}")]
 pub struct DecodeError {
     /// 1-based line number in the body.
     pub line: usize,
-    pub reason: &'static str,
+    pub kind: SyntaxError,
 }
 
 /// Decodes one kubelet response. `default_time` stamps samples that carry no timestamp.
+///
+/// The node point needs both CPU and memory, non-zero; a pod is kept only when every one of
+/// its containers has both, non-zero (a container that only has a start time drops its pod).
+/// Swap lines alone do not make a container. For a repeated series the later line wins.
 pub fn decode(body: &[u8], default_time: Timestamp) -> Result<NodeBatch<'_>, DecodeError> {
-    let _ = (body, default_time);
-    Ok(NodeBatch::default())
+    let mut batch = Accumulator::new(default_time);
+    for (offset, line) in text::lines(body) {
+        match text::parse_line(line) {
+            Ok(Some(sample)) => batch.add(sample),
+            Ok(None) => {}
+            Err(kind) => {
+                let before = body.get(..offset).unwrap_or_default();
+                let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+                return Err(DecodeError { line, kind });
+            }
+        }
+    }
+    Ok(batch.finish())
+}
+
+/// A value the store can use: finite and not negative. Anything else drops its series.
+fn usable(value: f64) -> Option<f64> {
+    (value.is_finite() && value >= 0.0).then_some(value)
+}
+
+fn core_nanoseconds(seconds: f64) -> u64 {
+    (seconds * 1e9) as u64
+}
+
+fn bytes(value: f64) -> u64 {
+    value as u64
+}
+
+/// (namespace, pod, container).
+type ContainerKey<'a> = (Cow<'a, str>, Cow<'a, str>, Cow<'a, str>);
+/// (namespace, pod).
+type PodKey<'a> = (Cow<'a, str>, Cow<'a, str>);
+
+#[derive(Default)]
+struct NodeAcc {
+    cpu: Option<u64>,
+    memory: Option<u64>,
+    swap: Option<u64>,
+    timestamp: Option<Timestamp>,
+}
+
+struct ContainerAcc<'a> {
+    key: ContainerKey<'a>,
+    /// Seen on a cpu, memory or start-time line (upstream ignores swap lines entirely).
+    counted: bool,
+    cpu: Option<u64>,
+    memory: Option<u64>,
+    start: Option<Timestamp>,
+    swap: Option<u64>,
+    timestamp: Option<Timestamp>,
+    /// Set by `finish` when the container and all its pod's containers are complete.
+    keep: bool,
+}
+
+impl ContainerAcc<'_> {
+    fn complete(&self) -> bool {
+        self.cpu.is_some_and(|c| c > 0) && self.memory.is_some_and(|m| m > 0)
+    }
+}
+
+struct PodAcc<'a> {
+    key: PodKey<'a>,
+    cpu: Option<u64>,
+    memory: Option<u64>,
+    swap: Option<u64>,
+    /// From the last cpu or memory line; from a swap line only when there is neither.
+    timestamp: Option<Timestamp>,
+    timestamp_from_usage: bool,
+}
+
+/// Groups samples by container and pod. Kubelets write every family in the same container
+/// order, so `next_*` guesses the entry after the last one hit and the map is only consulted
+/// on a miss: once per entry for the first family, then about once per family.
+struct Accumulator<'a> {
+    default_time: Timestamp,
+    node: NodeAcc,
+    containers: Vec<ContainerAcc<'a>>,
+    container_index: HashMap<ContainerKey<'a>, usize>,
+    next_container: usize,
+    pods: Vec<PodAcc<'a>>,
+    pod_index: HashMap<PodKey<'a>, usize>,
+    next_pod: usize,
+}
+
+impl<'a> Accumulator<'a> {
+    fn new(default_time: Timestamp) -> Self {
+        Accumulator {
+            default_time,
+            node: NodeAcc::default(),
+            containers: Vec::new(),
+            container_index: HashMap::new(),
+            next_container: 0,
+            pods: Vec::new(),
+            pod_index: HashMap::new(),
+            next_pod: 0,
+        }
+    }
+
+    fn add(&mut self, sample: Sample<'a>) {
+        let at = sample
+            .timestamp_ms
+            .map_or(self.default_time, Timestamp::from_unix_millis);
+        let value = usable(sample.value);
+        let stamp = |timestamp: &mut Option<Timestamp>| {
+            if value.is_some() {
+                *timestamp = Some(at);
+            }
+        };
+        let names = sample.names;
+        match sample.family {
+            Family::NodeCpu => {
+                self.node.cpu = value.map(core_nanoseconds);
+                stamp(&mut self.node.timestamp);
+            }
+            Family::NodeMemory => {
+                self.node.memory = value.map(bytes);
+                stamp(&mut self.node.timestamp);
+            }
+            Family::NodeSwap => self.node.swap = value.map(bytes),
+            family @ (Family::ContainerCpu
+            | Family::ContainerMemory
+            | Family::ContainerStart
+            | Family::ContainerSwap) => {
+                let (Some(ns), Some(pod), Some(name)) =
+                    (names.namespace, names.pod, names.container)
+                else {
+                    return;
+                };
+                let Some(c) = self.container((ns, pod, name)) else {
+                    return;
+                };
+                c.counted |= family != Family::ContainerSwap;
+                match family {
+                    Family::ContainerCpu => {
+                        c.cpu = value.map(core_nanoseconds);
+                        stamp(&mut c.timestamp);
+                    }
+                    Family::ContainerMemory => {
+                        c.memory = value.map(bytes);
+                        stamp(&mut c.timestamp);
+                    }
+                    Family::ContainerStart => {
+                        c.start = value.map(|s| Timestamp::from_unix_nanos((s * 1e9) as i64));
+                    }
+                    _ => c.swap = value.map(bytes),
+                }
+            }
+            family @ (Family::PodCpu | Family::PodMemory | Family::PodSwap) => {
+                let (Some(ns), Some(pod)) = (names.namespace, names.pod) else {
+                    return;
+                };
+                let Some(p) = self.pod((ns, pod)) else { return };
+                match family {
+                    Family::PodCpu => p.cpu = value.map(core_nanoseconds),
+                    Family::PodMemory => p.memory = value.map(bytes),
+                    _ => p.swap = value.map(bytes),
+                }
+                let usage = family != Family::PodSwap;
+                if value.is_some() && (usage || !p.timestamp_from_usage) {
+                    p.timestamp = Some(at);
+                    p.timestamp_from_usage |= usage;
+                }
+            }
+            Family::Other => {}
+        }
+    }
+
+    fn container(&mut self, key: ContainerKey<'a>) -> Option<&mut ContainerAcc<'a>> {
+        let guess = self.next_container;
+        let index = match self.containers.get(guess) {
+            Some(c) if c.key == key => guess,
+            _ => *self.container_index.entry(key).or_insert_with_key(|key| {
+                self.containers.push(ContainerAcc {
+                    key: key.clone(),
+                    counted: false,
+                    cpu: None,
+                    memory: None,
+                    start: None,
+                    swap: None,
+                    timestamp: None,
+                    keep: false,
+                });
+                self.containers.len() - 1
+            }),
+        };
+        self.next_container = index + 1;
+        self.containers.get_mut(index)
+    }
+
+    fn pod(&mut self, key: PodKey<'a>) -> Option<&mut PodAcc<'a>> {
+        let guess = self.next_pod;
+        let index = match self.pods.get(guess) {
+            Some(p) if p.key == key => guess,
+            _ => *self.pod_index.entry(key).or_insert_with_key(|key| {
+                self.pods.push(PodAcc {
+                    key: key.clone(),
+                    cpu: None,
+                    memory: None,
+                    swap: None,
+                    timestamp: None,
+                    timestamp_from_usage: false,
+                });
+                self.pods.len() - 1
+            }),
+        };
+        self.next_pod = index + 1;
+        self.pods.get_mut(index)
+    }
+
+    fn finish(self) -> NodeBatch<'a> {
+        let default_time = self.default_time;
+        let node = match self.node {
+            NodeAcc {
+                cpu: Some(cpu),
+                memory: Some(memory),
+                timestamp,
+                ..
+            } if cpu > 0 && memory > 0 => Some(Point {
+                start_time: Timestamp::ZERO,
+                timestamp: timestamp.unwrap_or(default_time),
+                cpu_core_nanoseconds: cpu,
+                memory_bytes: memory,
+            }),
+            _ => None,
+        };
+
+        let mut containers = self.containers;
+        containers.retain(|c| c.counted);
+        containers.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        for pod in containers.chunk_by_mut(|a, b| a.key.0 == b.key.0 && a.key.1 == b.key.1) {
+            let keep = pod.iter().all(ContainerAcc::complete);
+            pod.iter_mut().for_each(|c| c.keep = keep);
+        }
+        let containers = containers
+            .into_iter()
+            .filter(|c| c.keep)
+            .map(|c| ContainerSample {
+                namespace: c.key.0,
+                pod: c.key.1,
+                container: c.key.2,
+                point: Point {
+                    start_time: c.start.unwrap_or(Timestamp::ZERO),
+                    timestamp: c.timestamp.unwrap_or(default_time),
+                    cpu_core_nanoseconds: c.cpu.unwrap_or_default(),
+                    memory_bytes: c.memory.unwrap_or_default(),
+                },
+                swap_bytes: c.swap,
+            })
+            .collect();
+
+        let mut pods = self.pods;
+        pods.retain(|p| p.cpu.is_some() || p.memory.is_some() || p.swap.is_some());
+        pods.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        let pods = pods
+            .into_iter()
+            .map(|p| PodSample {
+                namespace: p.key.0,
+                pod: p.key.1,
+                timestamp: p.timestamp.unwrap_or(default_time),
+                cpu_core_nanoseconds: p.cpu,
+                memory_bytes: p.memory,
+                swap_bytes: p.swap,
+            })
+            .collect();
+
+        NodeBatch {
+            node,
+            node_swap_bytes: self.node.swap,
+            containers,
+            pods,
+        }
+    }
 }

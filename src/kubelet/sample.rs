@@ -71,11 +71,7 @@ impl Timestamp {
     }
 
     /// `self + d`, saturating.
-    #[allow(
-        clippy::should_implement_trait,
-        reason = "saturating, unlike what `+` promises; kept as named by the skeleton"
-    )]
-    pub fn add(self, d: Duration) -> Timestamp {
+    pub fn saturating_add(self, d: Duration) -> Timestamp {
         Timestamp(self.0.saturating_add(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)))
     }
 }

@@ -136,10 +136,10 @@ mod tests {
     #[test]
     fn rate_divides_cpu_by_the_window_and_keeps_the_last_memory() {
         // Upstream types_test: 200 core-ns over 10ms is 20000 nanocores.
-        let last = point(T, T.add(ms(20)), 500, 600);
-        let prev = point(T, T.add(ms(10)), 300, 400);
+        let last = point(T, T.saturating_add(ms(20)), 500, 600);
+        let prev = point(T, T.saturating_add(ms(10)), 300, 400);
         let usage = rate(&last, &prev).unwrap();
-        assert_eq!(usage.timestamp, T.add(ms(20)));
+        assert_eq!(usage.timestamp, T.saturating_add(ms(20)));
         assert_eq!(usage.window, ms(10));
         assert_eq!(
             usage.usage,
@@ -152,35 +152,35 @@ mod tests {
 
     #[test]
     fn rate_truncates_fractional_nanocores() {
-        let last = point(T, T.add(ms(3_000)), 10, 1);
+        let last = point(T, T.saturating_add(ms(3_000)), 10, 1);
         let prev = point(T, T, 0, 1);
         assert_eq!(rate(&last, &prev).unwrap().usage.cpu_nanocores, 3);
     }
 
     #[test]
     fn rate_rejects_a_start_time_decrease() {
-        let last = point(T, T.add(ms(20)), 500, 600);
-        let prev = point(T.add(ms(1)), T.add(ms(10)), 300, 400);
+        let last = point(T, T.saturating_add(ms(20)), 500, 600);
+        let prev = point(T.saturating_add(ms(1)), T.saturating_add(ms(10)), 300, 400);
         assert_eq!(rate(&last, &prev), Err(Error::StartTimeDecreased));
     }
 
     #[test]
     fn rate_rejects_a_cpu_decrease() {
-        let last = point(T, T.add(ms(20)), 200, 600);
-        let prev = point(T, T.add(ms(10)), 300, 400);
+        let last = point(T, T.saturating_add(ms(20)), 200, 600);
+        let prev = point(T, T.saturating_add(ms(10)), 300, 400);
         assert_eq!(rate(&last, &prev), Err(Error::CpuDecreased));
     }
 
     #[test]
     fn rate_rejects_identical_timestamps() {
-        let p = point(T, T.add(ms(10)), 300, 400);
+        let p = point(T, T.saturating_add(ms(10)), 300, 400);
         assert_eq!(rate(&p, &p), Err(Error::EmptyWindow));
     }
 
     #[test]
     fn fresh_band_starts_at_10s_and_ends_before_one_resolution() {
         let aged = |age: Duration| {
-            let new = point(T, T.add(age), 7, 9);
+            let new = point(T, T.saturating_add(age), 7, 9);
             Window::advance_container(None, new, RESOLUTION).prev
         };
         assert_eq!(aged(ms(9_999)), None);
@@ -191,8 +191,8 @@ mod tests {
 
     #[test]
     fn restarted_container_outside_the_fresh_band_has_no_prev() {
-        let old = Window::advance_container(None, point(T, T.add(ms(100_000)), 5, 1), RESOLUTION);
-        let restarted = point(T.add(ms(100_000)), T.add(ms(200_000)), 1, 1);
+        let old = Window::advance_container(None, point(T, T.saturating_add(ms(100_000)), 5, 1), RESOLUTION);
+        let restarted = point(T.saturating_add(ms(100_000)), T.saturating_add(ms(200_000)), 1, 1);
         let w = Window::advance_container(Some(&old), restarted, RESOLUTION);
         assert_eq!(w.prev, None);
     }
@@ -200,7 +200,7 @@ mod tests {
     #[test]
     fn container_without_old_prev_never_inherits_a_zero_point() {
         // Upstream [Q]: a repeated timestamp with no old prev would store a zero point.
-        let first = point(T, T.add(ms(100_000)), 5, 1);
+        let first = point(T, T.saturating_add(ms(100_000)), 5, 1);
         let old = Window::advance_container(None, first, RESOLUTION);
         let w = Window::advance_container(Some(&old), first, RESOLUTION);
         assert_eq!(w.prev, None);
@@ -209,9 +209,9 @@ mod tests {
 
     #[test]
     fn node_keeps_an_older_prev_when_the_new_point_is_out_of_order() {
-        let p1 = point(Timestamp::ZERO, T.add(ms(15_000)), 10, 1);
-        let p2 = point(Timestamp::ZERO, T.add(ms(35_000)), 50, 4);
-        let p3 = point(Timestamp::ZERO, T.add(ms(25_000)), 35, 2);
+        let p1 = point(Timestamp::ZERO, T.saturating_add(ms(15_000)), 10, 1);
+        let p2 = point(Timestamp::ZERO, T.saturating_add(ms(35_000)), 50, 4);
+        let p3 = point(Timestamp::ZERO, T.saturating_add(ms(25_000)), 35, 2);
         let w = Window::advance_node(None, p1);
         let w = Window::advance_node(Some(&w), p2);
         let w = Window::advance_node(Some(&w), p3);
