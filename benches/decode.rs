@@ -55,9 +55,7 @@ fn scenario(pods: usize, containers: usize, seed: u64) -> SimNode {
             });
         }
     }
-    sims.sort_by(|a, b| {
-        (&a.namespace, &a.pod, &a.container).cmp(&(&b.namespace, &b.pod, &b.container))
-    });
+    sims.sort_by(|a, b| (&a.namespace, &a.pod, &a.container).cmp(&(&b.namespace, &b.pod, &b.container)));
     SimNode {
         cpu_seconds: 1_234_567.891_234,
         memory_bytes: 33_285_996_544.0,
@@ -81,25 +79,16 @@ fn bench_decode(c: &mut Criterion) {
     let default_time = Timestamp::from_unix_millis(SCRAPE_MS);
 
     let mut group = c.benchmark_group("decode");
-    for (scenario, body) in [
-        ("110 pods x 2 containers", &rendered),
-        ("70-pod fixture", &fixture),
-    ] {
+    for (scenario, body) in [("110 pods x 2 containers", &rendered), ("70-pod fixture", &fixture)] {
         let text = String::from_utf8_lossy(body).into_owned();
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.bench_with_input(BenchmarkId::new("ours", scenario), body, |b, body| {
             b.iter(|| decode(black_box(body), default_time))
         });
         if let Some(clock) = clock {
-            group.bench_with_input(
-                BenchmarkId::new("prometheus-parse", scenario),
-                &text,
-                |b, text| {
-                    b.iter(|| {
-                        Scrape::parse_at(black_box(text).lines().map(|l| Ok(l.to_owned())), clock)
-                    })
-                },
-            );
+            group.bench_with_input(BenchmarkId::new("prometheus-parse", scenario), &text, |b, text| {
+                b.iter(|| Scrape::parse_at(black_box(text).lines().map(|l| Ok(l.to_owned())), clock))
+            });
         }
     }
     group.finish();

@@ -74,9 +74,7 @@ impl Fleet {
                 node: Some(point(next(&self.rng))),
                 containers: pods
                     .iter()
-                    .flat_map(|(namespace, pod, containers)| {
-                        containers.iter().map(move |c| (namespace, pod, c))
-                    })
+                    .flat_map(|(namespace, pod, containers)| containers.iter().map(move |c| (namespace, pod, c)))
                     .map(|(namespace, pod, container)| ContainerSample {
                         namespace: Cow::Borrowed(namespace),
                         pod: Cow::Borrowed(pod),
@@ -146,11 +144,7 @@ fn bench_store(c: &mut Criterion) {
             black_box(collected.len())
         });
     });
-    assert_eq!(
-        collected.len() as u64,
-        fleet.pod_count(),
-        "every pod is served"
-    );
+    assert_eq!(collected.len() as u64, fleet.pod_count(), "every pod is served");
     group.finish();
 }
 

@@ -76,6 +76,7 @@ pub struct App {
     pub server: Arc<Server>,
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
+    serving_cert_file: PathBuf,
 }
 
 impl App {
@@ -103,21 +104,38 @@ impl App {
             scrape_status.clone(),
             ticks.clone(),
         ));
-        let api = Arc::new(MetricsApi::new(inventory.clone(), store.clone(), telemetry.clone(), config.node_selector));
+        let api = Arc::new(MetricsApi::new(
+            inventory.clone(),
+            store.clone(),
+            telemetry.clone(),
+            config.node_selector,
+        ));
 
         let health = health_checks(store.clone(), inventory, ticks, resolution)?;
         let metrics_text: MetricsText = {
             let (store, telemetry) = (store.clone(), telemetry.clone());
             Arc::new(move || {
                 let points = store.points();
-                telemetry.encode(PointCounts { nodes: points.nodes, containers: points.containers })
+                telemetry.encode(PointCounts {
+                    nodes: points.nodes,
+                    containers: points.containers,
+                })
             })
         };
-        let server = Arc::new(Server::new(health, Discovery::new(vec![api_group()])?, version_json(), metrics_text, api));
+        let server = Arc::new(Server::new(
+            health,
+            Discovery::new(vec![api_group()])?,
+            version_json(),
+            metrics_text,
+            api,
+        ));
 
         let serving = &config.serving;
-        let alt_names: Vec<String> =
-            if serving.bind.ip().is_unspecified() { Vec::new() } else { vec![serving.bind.ip().to_string()] };
+        let alt_names: Vec<String> = if serving.bind.ip().is_unspecified() {
+            Vec::new()
+        } else {
+            vec![serving.bind.ip().to_string()]
+        };
         let pair = tls::load_or_generate(
             serving.cert_file.as_deref(),
             serving.key_file.as_deref(),
@@ -125,14 +143,30 @@ impl App {
             &alt_names,
         )?;
         let tls = tls::server_config(&pair, serving.tls_min_version, serving.http2)?;
-        let listener = TcpListener::bind(serving.bind)
-            .await
-            .map_err(|source| Error::Bind { address: serving.bind, source })?;
-        Ok(App { store, telemetry, scrape_status, scraper, server, listener, tls })
+        let listener = TcpListener::bind(serving.bind).await.map_err(|source| Error::Bind {
+            address: serving.bind,
+            source,
+        })?;
+        let serving_cert_file = pair.cert_file().to_owned();
+        Ok(App {
+            store,
+            telemetry,
+            scrape_status,
+            scraper,
+            server,
+            listener,
+            tls,
+            serving_cert_file,
+        })
     }
 
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.listener.local_addr().ok()
+    }
+
+    /// The serving certificate file (generated into `--cert-dir` unless given).
+    pub fn serving_cert_file(&self) -> &std::path::Path {
+        &self.serving_cert_file
     }
 
     /// Serves HTTPS only; scrapes happen when the caller runs cycles (tests).
@@ -200,7 +234,10 @@ fn api_group() -> ApiGroup {
             .iter()
             .map(|v| ApiVersion {
                 version: (*v).to_owned(),
-                resources: vec![resource("nodes", false, "NodeMetrics"), resource("pods", true, "PodMetrics")],
+                resources: vec![
+                    resource("nodes", false, "NodeMetrics"),
+                    resource("pods", true, "PodMetrics"),
+                ],
             })
             .collect(),
         preferred_version: VERSIONS[0].to_owned(),

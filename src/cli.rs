@@ -234,7 +234,10 @@ pub fn parse_go_duration_signed(text: &str) -> Result<SignedDuration, String> {
         _ => (false, text),
     };
     if rest == "0" {
-        return Ok(SignedDuration { negative, magnitude: Duration::ZERO });
+        return Ok(SignedDuration {
+            negative,
+            magnitude: Duration::ZERO,
+        });
     }
     if rest.is_empty() {
         return Err(invalid());
@@ -264,7 +267,10 @@ pub fn parse_go_duration_signed(text: &str) -> Result<SignedDuration, String> {
     if !total_nanos.is_finite() || total_nanos > i64::MAX as f64 {
         return Err(invalid());
     }
-    Ok(SignedDuration { negative, magnitude: Duration::from_nanos(total_nanos.round() as u64) })
+    Ok(SignedDuration {
+        negative,
+        magnitude: Duration::from_nanos(total_nanos.round() as u64),
+    })
 }
 
 #[cfg(test)]
@@ -317,7 +323,10 @@ mod tests {
             "--metric-resolution=15s",
             "--kubelet-insecure-tls=true",
         ]);
-        assert_eq!(f.kubelet_preferred_address_types, ["InternalIP", "ExternalIP", "Hostname"]);
+        assert_eq!(
+            f.kubelet_preferred_address_types,
+            ["InternalIP", "ExternalIP", "Hostname"]
+        );
         assert!(f.kubelet_use_node_status_port && f.kubelet_insecure_tls);
         assert_eq!(f.metric_resolution, Duration::from_secs(15));
     }
@@ -333,7 +342,9 @@ mod tests {
 
     #[test]
     fn timeout_must_fit_in_nine_tenths_of_the_resolution() {
-        assert!(flags(&["--metric-resolution=10s", "--kubelet-request-timeout=9s"]).validate().is_empty());
+        assert!(flags(&["--metric-resolution=10s", "--kubelet-request-timeout=9s"])
+            .validate()
+            .is_empty());
         assert_eq!(
             flags(&["--metric-resolution=10s", "--kubelet-request-timeout=10s"]).validate(),
             ["metric-resolution should be larger than kubelet-request-timeout, but metric-resolution value 10s kubelet-request-timeout value 10s provided"]
@@ -343,11 +354,32 @@ mod tests {
     #[test]
     fn kubelet_option_conflicts_count_as_upstream_counts_them() {
         let count = |args: &[&str]| flags(args).validate().len();
-        assert_eq!(count(&["--kubelet-client-certificate=c", "--deprecated-kubelet-completely-insecure"]), 2);
-        assert_eq!(count(&["--kubelet-client-key=k", "--deprecated-kubelet-completely-insecure"]), 2);
-        assert_eq!(count(&["--kubelet-certificate-authority=ca", "--deprecated-kubelet-completely-insecure"]), 1);
-        assert_eq!(count(&["--kubelet-insecure-tls", "--deprecated-kubelet-completely-insecure"]), 1);
-        assert_eq!(count(&["--kubelet-certificate-authority=ca", "--kubelet-insecure-tls"]), 1);
+        assert_eq!(
+            count(&[
+                "--kubelet-client-certificate=c",
+                "--deprecated-kubelet-completely-insecure"
+            ]),
+            2
+        );
+        assert_eq!(
+            count(&["--kubelet-client-key=k", "--deprecated-kubelet-completely-insecure"]),
+            2
+        );
+        assert_eq!(
+            count(&[
+                "--kubelet-certificate-authority=ca",
+                "--deprecated-kubelet-completely-insecure"
+            ]),
+            1
+        );
+        assert_eq!(
+            count(&["--kubelet-insecure-tls", "--deprecated-kubelet-completely-insecure"]),
+            1
+        );
+        assert_eq!(
+            count(&["--kubelet-certificate-authority=ca", "--kubelet-insecure-tls"]),
+            1
+        );
         assert_eq!(count(&["--kubelet-request-timeout=0"]), 1);
         assert_eq!(count(&["--kubelet-request-timeout=-10s"]), 1);
     }

@@ -9,8 +9,8 @@
 //! happens.
 
 pub mod api;
-pub mod app;
 pub mod apiserver;
+pub mod app;
 pub mod cli;
 pub mod inventory;
 pub mod kubelet;

@@ -7,8 +7,8 @@ use std::time::Duration;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
 
-use metrics_server_rs::app::{App, AppConfig, ServingConfig};
 use metrics_server_rs::apiserver::TlsVersion;
+use metrics_server_rs::app::{App, AppConfig, ServingConfig};
 use metrics_server_rs::cli::Flags;
 use metrics_server_rs::inventory::selector::LabelSelector;
 use metrics_server_rs::kubelet::address::AddressResolver;
@@ -95,7 +95,16 @@ async fn run(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
     let app = App::build(config, sandbox.inventory.clone()).await?;
     let address = app.local_addr().ok_or("the listener has no local address")?;
     tracing::warn!("sandbox mode: simulated cluster, authentication and authorization are OFF");
-    print_sandbox_banner(address, flags.sandbox_nodes, flags.sandbox_pods_per_node, resolution);
+    let kubeconfig = flags.cert_dir.join("kubeconfig");
+    std::fs::write(&kubeconfig, sandbox_kubeconfig(address, app.serving_cert_file()))
+        .map_err(|e| format!("writing {}: {e}", kubeconfig.display()))?;
+    print_sandbox_banner(
+        address,
+        &kubeconfig,
+        flags.sandbox_nodes,
+        flags.sandbox_pods_per_node,
+        resolution,
+    );
     app.run(shutdown_signal()).await?;
     tracing::info!("shut down cleanly");
     drop(sandbox);
@@ -122,19 +131,38 @@ fn serving_config(flags: &Flags) -> Result<ServingConfig, Box<dyn std::error::Er
 }
 
 #[allow(clippy::print_stdout, reason = "the sandbox's instructions are its user interface")]
-fn print_sandbox_banner(address: SocketAddr, nodes: usize, pods_per_node: usize, resolution: Duration) {
+fn print_sandbox_banner(
+    address: SocketAddr,
+    kubeconfig: &std::path::Path,
+    nodes: usize,
+    pods_per_node: usize,
+    resolution: Duration,
+) {
     let url = format!("https://{address}");
+    let kc = kubeconfig.display();
     println!(
         "\nmetrics-server sandbox: {nodes} simulated nodes x {pods_per_node} pods, scraped every {}s, serving {url}\n\
          Authentication is OFF (sandbox only). Metrics are ready after two scrapes (within ~{}s).\n\n\
          Try:\n  \
-           kubectl --server={url} --insecure-skip-tls-verify top pod -A\n  \
-           kubectl --server={url} --insecure-skip-tls-verify get --raw /apis/metrics.k8s.io/v1beta1/pods\n  \
+           kubectl --kubeconfig={kc} top pod -A\n  \
+           kubectl --kubeconfig={kc} top pod -A --containers\n  \
+           kubectl --kubeconfig={kc} get --raw /apis/metrics.k8s.io/v1beta1/nodes\n  \
            curl -k {url}/apis/metrics.k8s.io/v1beta1/nodes\n  \
            curl -k '{url}/readyz?verbose'\n",
         resolution.as_secs(),
         (resolution * 3 / 2).as_secs(),
     );
+}
+
+/// A kubeconfig for the sandbox that trusts the server's own certificate. The token is a
+/// placeholder (authentication is off) that stops kubectl from prompting for a username.
+fn sandbox_kubeconfig(address: SocketAddr, serving_cert: &std::path::Path) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: sandbox\n  cluster:\n    server: https://{address}\n    \
+         certificate-authority: {}\nusers:\n- name: sandbox\n  user:\n    token: sandbox-no-auth\ncontexts:\n- name: sandbox\n  \
+         context:\n    cluster: sandbox\n    user: sandbox\ncurrent-context: sandbox\n",
+        serving_cert.display()
+    )
 }
 
 /// Resolves on SIGTERM (Kubernetes stopping the pod) or Ctrl-C.
@@ -163,9 +191,13 @@ fn init_tracing(verbosity: u8) {
         4..=5 => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("metrics_server_rs={level},metrics_server={level},warn")));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("metrics_server_rs={level},metrics_server={level},warn"))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {

@@ -25,7 +25,12 @@ struct HistogramState {
 impl HistogramState {
     fn new(bounds: Vec<f64>) -> Self {
         let counts = vec![0; bounds.len()];
-        HistogramState { bounds, counts, sum: 0.0, count: 0 }
+        HistogramState {
+            bounds,
+            counts,
+            sum: 0.0,
+            count: 0,
+        }
     }
 
     fn observe(&mut self, value: f64) {
@@ -41,10 +46,23 @@ impl HistogramState {
         let sep = if labels.is_empty() { "" } else { "," };
         for (bound, count) in self.bounds.iter().zip(&self.counts) {
             cumulative += count;
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{}\"}} {}", go_float(*bound), go_float(cumulative as f64));
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{}\"}} {}",
+                go_float(*bound),
+                go_float(cumulative as f64)
+            );
         }
-        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}", go_float(self.count as f64));
-        let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            go_float(self.count as f64)
+        );
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
         let _ = writeln!(out, "{name}_sum{braces} {}", go_float(self.sum));
         let _ = writeln!(out, "{name}_count{braces} {}", go_float(self.count as f64));
     }
@@ -163,22 +181,47 @@ impl Telemetry {
         }
 
         let name = "metrics_server_kubelet_last_request_time_seconds";
-        header(&mut out, name, "Time of last request performed to Kubelet API since unix epoch in seconds", "gauge");
+        header(
+            &mut out,
+            name,
+            "Time of last request performed to Kubelet API since unix epoch in seconds",
+            "gauge",
+        );
         let nodes = lock(&self.kubelet);
         for (node, stats) in nodes.iter() {
-            let _ = writeln!(out, "{name}{{node=\"{}\"}} {}", escape_label(node), go_float(stats.last_request_unix_seconds));
+            let _ = writeln!(
+                out,
+                "{name}{{node=\"{}\"}} {}",
+                escape_label(node),
+                go_float(stats.last_request_unix_seconds)
+            );
         }
         let name = "metrics_server_kubelet_request_duration_seconds";
-        header(&mut out, name, "Duration of requests to Kubelet API in seconds", "histogram");
+        header(
+            &mut out,
+            name,
+            "Duration of requests to Kubelet API in seconds",
+            "histogram",
+        );
         for (node, stats) in nodes.iter() {
-            stats.duration.write(&mut out, name, &format!("node=\"{}\"", escape_label(node)));
+            stats
+                .duration
+                .write(&mut out, name, &format!("node=\"{}\"", escape_label(node)));
         }
         drop(nodes);
 
         let name = "metrics_server_kubelet_request_total";
         header(&mut out, name, "Number of requests sent to Kubelet API", "counter");
-        let _ = writeln!(out, "{name}{{success=\"false\"}} {}", go_float(self.requests_failed.load(Ordering::Relaxed) as f64));
-        let _ = writeln!(out, "{name}{{success=\"true\"}} {}", go_float(self.requests_succeeded.load(Ordering::Relaxed) as f64));
+        let _ = writeln!(
+            out,
+            "{name}{{success=\"false\"}} {}",
+            go_float(self.requests_failed.load(Ordering::Relaxed) as f64)
+        );
+        let _ = writeln!(
+            out,
+            "{name}{{success=\"true\"}} {}",
+            go_float(self.requests_succeeded.load(Ordering::Relaxed) as f64)
+        );
 
         let name = "metrics_server_kubelet_scrape_failures_total";
         header(&mut out, name, "Number of failed kubelet scrapes, by reason", "counter");
@@ -187,12 +230,21 @@ impl Telemetry {
         }
 
         let name = "metrics_server_manager_tick_duration_seconds";
-        header(&mut out, name, "The total time spent collecting and storing metrics in seconds.", "histogram");
+        header(
+            &mut out,
+            name,
+            "The total time spent collecting and storing metrics in seconds.",
+            "histogram",
+        );
         lock(&self.tick).write(&mut out, name, "");
 
         let name = "metrics_server_storage_points";
         header(&mut out, name, "Number of metrics points stored.", "gauge");
-        let _ = writeln!(out, "{name}{{type=\"container\"}} {}", go_float(points.containers as f64));
+        let _ = writeln!(
+            out,
+            "{name}{{type=\"container\"}} {}",
+            go_float(points.containers as f64)
+        );
         let _ = writeln!(out, "{name}{{type=\"node\"}} {}", go_float(points.nodes as f64));
         out
     }
@@ -230,7 +282,7 @@ pub fn go_float(value: f64) -> String {
     let sci = format!("{value:e}");
     let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exponent: i32 = exponent.parse().unwrap_or(0);
-    if exponent < -4 || exponent >= 6 {
+    if !(-4..6).contains(&exponent) {
         let sign = if exponent < 0 { '-' } else { '+' };
         format!("{mantissa}e{sign}{:02}", exponent.abs())
     } else {
@@ -276,8 +328,16 @@ mod tests {
     #[test]
     fn a_kubelet_request_is_exposed_as_upstream_does() {
         let t = Telemetry::new(Duration::from_secs(15));
-        t.kubelet_request("node1", Duration::from_secs(1), None, UNIX_EPOCH + Duration::from_secs(1_700_000_000));
-        let text = t.encode(PointCounts { nodes: 1, containers: 2 });
+        t.kubelet_request(
+            "node1",
+            Duration::from_secs(1),
+            None,
+            UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        );
+        let text = t.encode(PointCounts {
+            nodes: 1,
+            containers: 2,
+        });
         assert!(text.contains("metrics_server_kubelet_request_duration_seconds_bucket{node=\"node1\",le=\"0.5\"} 0\n"));
         assert!(text.contains("metrics_server_kubelet_request_duration_seconds_bucket{node=\"node1\",le=\"1\"} 1\n"));
         assert!(text.contains("metrics_server_kubelet_request_duration_seconds_sum{node=\"node1\"} 1\n"));

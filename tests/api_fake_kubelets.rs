@@ -56,7 +56,12 @@ async fn cluster() -> TestCluster {
             FakeKubelet::failing("node3", StatusCode::OK, "this is not prometheus text\n"),
         ],
         vec![
-            pod("kube-system", "coredns-558bd4d5db-4dpjz", "node1", &[("k8s-app", "kube-dns")]),
+            pod(
+                "kube-system",
+                "coredns-558bd4d5db-4dpjz",
+                "node1",
+                &[("k8s-app", "kube-dns")],
+            ),
             pod("default", "web-1", "node1", &[("app", "web")]),
             pod("default", "moved", "node2", &[("app", "web")]),
             pod("default", "orphan", "node3", &[]),
@@ -83,26 +88,34 @@ async fn node_metrics_are_served_as_upstream_json() {
     let list = c.get("/apis/metrics.k8s.io/v1beta1/nodes").await;
     assert_eq!(
         mask_creation_timestamps(&list.body),
-        format!(r#"{{"kind":"NodeMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{{}},"items":[{NODE1_JSON}]}}"#)
+        format!(
+            r#"{{"kind":"NodeMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{{}},"items":[{NODE1_JSON}]}}"#
+        )
     );
 }
 
 #[tokio::test]
 async fn pod_metrics_are_served_as_upstream_json_in_namespace_order() {
     let c = scraped_twice().await;
-    let reply = c.get("/apis/metrics.k8s.io/v1beta1/namespaces/kube-system/pods/coredns-558bd4d5db-4dpjz").await;
+    let reply = c
+        .get("/apis/metrics.k8s.io/v1beta1/namespaces/kube-system/pods/coredns-558bd4d5db-4dpjz")
+        .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(mask_creation_timestamps(&reply.body), COREDNS_JSON);
 
     let all = c.get("/apis/metrics.k8s.io/v1beta1/pods").await;
     assert_eq!(
         mask_creation_timestamps(&all.body),
-        format!(r#"{{"kind":"PodMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{{}},"items":[{WEB_JSON},{COREDNS_JSON}]}}"#)
+        format!(
+            r#"{{"kind":"PodMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{{}},"items":[{WEB_JSON},{COREDNS_JSON}]}}"#
+        )
     );
     let one_namespace = c.get("/apis/metrics.k8s.io/v1beta1/namespaces/default/pods").await;
     assert_eq!(
         mask_creation_timestamps(&one_namespace.body),
-        format!(r#"{{"kind":"PodMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{{}},"items":[{WEB_JSON}]}}"#)
+        format!(
+            r#"{{"kind":"PodMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{{}},"items":[{WEB_JSON}]}}"#
+        )
     );
 }
 
@@ -110,14 +123,18 @@ async fn pod_metrics_are_served_as_upstream_json_in_namespace_order() {
 async fn a_pod_is_served_only_from_the_kubelet_of_its_inventory_node() {
     let c = scraped_twice().await;
     // node1's kubelet reports `moved`, but the inventory places it on node2 (which fails).
-    let moved = c.get("/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/moved").await;
+    let moved = c
+        .get("/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/moved")
+        .await;
     assert_eq!(moved.status, StatusCode::NOT_FOUND);
     assert_eq!(
         moved.body,
         "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":\"podmetrics.metrics.k8s.io \\\"default/moved\\\" not found\",\"reason\":\"NotFound\",\"details\":{\"name\":\"default/moved\",\"group\":\"metrics.k8s.io\",\"kind\":\"podmetrics\"},\"code\":404}\n"
     );
     // `ghost` is reported but not in the inventory (not running, or unknown).
-    let ghost = c.get("/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/ghost").await;
+    let ghost = c
+        .get("/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/ghost")
+        .await;
     assert_eq!(
         ghost.body,
         "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":\"pods \\\"ghost\\\" not found\",\"reason\":\"NotFound\",\"details\":{\"name\":\"ghost\",\"kind\":\"pods\"},\"code\":404}\n"
@@ -144,7 +161,10 @@ async fn missing_nodes_get_upstreams_not_found_status() {
 async fn failing_kubelets_are_counted_by_reason_and_spare_the_others() {
     let c = scraped_twice().await;
     let metrics = c.get("/metrics").await.body;
-    assert!(metrics.contains("metrics_server_kubelet_request_total{success=\"false\"} 4\n"), "{metrics}");
+    assert!(
+        metrics.contains("metrics_server_kubelet_request_total{success=\"false\"} 4\n"),
+        "{metrics}"
+    );
     assert!(metrics.contains("metrics_server_kubelet_request_total{success=\"true\"} 2\n"));
     assert!(metrics.contains("metrics_server_kubelet_scrape_failures_total{reason=\"http_status\"} 2\n"));
     assert!(metrics.contains("metrics_server_kubelet_scrape_failures_total{reason=\"decode\"} 2\n"));
@@ -160,25 +180,44 @@ async fn selectors_filter_lists_and_bad_ones_are_400() {
     let by_label = c.get("/apis/metrics.k8s.io/v1beta1/pods?labelSelector=app%3Dweb").await;
     assert_eq!(
         mask_creation_timestamps(&by_label.body),
-        format!(r#"{{"kind":"PodMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{{}},"items":[{WEB_JSON}]}}"#)
+        format!(
+            r#"{{"kind":"PodMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{{}},"items":[{WEB_JSON}]}}"#
+        )
     );
-    let by_field = c.get("/apis/metrics.k8s.io/v1beta1/pods?fieldSelector=metadata.namespace%3Dkube-system").await;
+    let by_field = c
+        .get("/apis/metrics.k8s.io/v1beta1/pods?fieldSelector=metadata.namespace%3Dkube-system")
+        .await;
     assert_eq!(
         mask_creation_timestamps(&by_field.body),
-        format!(r#"{{"kind":"PodMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{{}},"items":[{COREDNS_JSON}]}}"#)
+        format!(
+            r#"{{"kind":"PodMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{{}},"items":[{COREDNS_JSON}]}}"#
+        )
     );
-    let none = c.get("/apis/metrics.k8s.io/v1beta1/nodes?fieldSelector=metadata.name%3Dnode2").await;
-    assert_eq!(none.body, r#"{"kind":"NodeMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{},"items":[]}"#);
+    let none = c
+        .get("/apis/metrics.k8s.io/v1beta1/nodes?fieldSelector=metadata.name%3Dnode2")
+        .await;
+    assert_eq!(
+        none.body,
+        r#"{"kind":"NodeMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{},"items":[]}"#
+    );
 
-    let bad_field = c.get("/apis/metrics.k8s.io/v1beta1/pods?fieldSelector=spec.nodeName%3Dnode1").await;
+    let bad_field = c
+        .get("/apis/metrics.k8s.io/v1beta1/pods?fieldSelector=spec.nodeName%3Dnode1")
+        .await;
     assert_eq!(bad_field.status, StatusCode::BAD_REQUEST);
     assert_eq!(
         bad_field.body,
         "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":\"\\\"spec.nodeName\\\" is not a known field selector: only \\\"metadata.name\\\", \\\"metadata.namespace\\\"\",\"reason\":\"BadRequest\",\"code\":400}\n"
     );
-    let bad_label = c.get("/apis/metrics.k8s.io/v1beta1/nodes?labelSelector=a%3D%3D%3Db").await;
+    let bad_label = c
+        .get("/apis/metrics.k8s.io/v1beta1/nodes?labelSelector=a%3D%3D%3Db")
+        .await;
     assert_eq!(bad_label.status, StatusCode::BAD_REQUEST);
-    assert!(bad_label.body.contains("\"reason\":\"BadRequest\""), "{}", bad_label.body);
+    assert!(
+        bad_label.body.contains("\"reason\":\"BadRequest\""),
+        "{}",
+        bad_label.body
+    );
 }
 
 #[tokio::test]
@@ -190,7 +229,12 @@ async fn watch_and_writes_are_refused_as_upstream_does() {
         watch.body,
         "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":\"watch is not supported on resources of kind \\\"nodes.metrics.k8s.io\\\"\",\"reason\":\"MethodNotAllowed\",\"details\":{\"group\":\"metrics.k8s.io\",\"kind\":\"nodes\"},\"code\":405}\n"
     );
-    let delete = c.request(Method::DELETE, "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/web-1").await;
+    let delete = c
+        .request(
+            Method::DELETE,
+            "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/web-1",
+        )
+        .await;
     assert_eq!(delete.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(
         delete.body,
@@ -203,7 +247,13 @@ async fn readiness_waits_for_two_scrapes() {
     let c = cluster().await;
     let before = c.get("/readyz?verbose").await;
     assert_eq!(before.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert!(before.body.contains("[-]metric-storage-ready failed: reason withheld\n"), "{}", before.body);
+    assert!(
+        before
+            .body
+            .contains("[-]metric-storage-ready failed: reason withheld\n"),
+        "{}",
+        before.body
+    );
     c.scrape().await;
     assert_eq!(c.get("/readyz").await.status, StatusCode::INTERNAL_SERVER_ERROR);
     c.scrape().await;
@@ -244,9 +294,17 @@ async fn node_selector_limits_scrapes_and_lists() {
     .await;
     c.scrape().await;
     c.scrape().await;
-    assert_eq!(c.kubelet_requests[1].load(std::sync::atomic::Ordering::SeqCst), 0, "node9 must never be scraped");
+    assert_eq!(
+        c.kubelet_requests[1].load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "node9 must never be scraped"
+    );
     let list = c.get("/apis/metrics.k8s.io/v1beta1/nodes").await;
-    assert!(list.body.contains("\"name\":\"node1\"") && !list.body.contains("node9"), "{}", list.body);
+    assert!(
+        list.body.contains("\"name\":\"node1\"") && !list.body.contains("node9"),
+        "{}",
+        list.body
+    );
     let skipped = c.get("/apis/metrics.k8s.io/v1beta1/nodes/node9").await;
     assert_eq!(skipped.status, StatusCode::NOT_FOUND);
 }

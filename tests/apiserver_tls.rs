@@ -15,8 +15,8 @@ use hyper::http::request::Parts;
 use hyper::{Method, Request};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use metrics_server_rs::apiserver::{
-    load_or_generate, server_config, ApiGroup, ApiResource, ApiVersion, CertifiedKeyPair,
-    Discovery, Handler, HealthChecks, Limits, MetricsText, Response, Server, TlsVersion,
+    load_or_generate, server_config, ApiGroup, ApiResource, ApiVersion, CertifiedKeyPair, Discovery, Handler,
+    HealthChecks, Limits, MetricsText, Response, Server, TlsVersion,
 };
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore};
@@ -122,10 +122,7 @@ async fn tls_connect(run: &Running, alpn: &[u8]) -> TlsStream<TcpStream> {
     config.alpn_protocols = vec![alpn.to_vec()];
     let tcp = TcpStream::connect(run.addr).await.unwrap();
     let name = ServerName::try_from("localhost").unwrap();
-    let tls = TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .unwrap();
+    let tls = TlsConnector::from(Arc::new(config)).connect(name, tcp).await.unwrap();
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(alpn));
     tls
 }
@@ -142,28 +139,18 @@ async fn client(run: &Running, h2: bool) -> (Client, JoinHandle<()>) {
         let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
             .await
             .unwrap();
-        (
-            Client::H2(send),
-            tokio::spawn(async move { conn.await.unwrap() }),
-        )
+        (Client::H2(send), tokio::spawn(async move { conn.await.unwrap() }))
     } else {
         let io = TokioIo::new(tls_connect(run, b"http/1.1").await);
         let (send, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
-        (
-            Client::H1(send),
-            tokio::spawn(async move { conn.await.unwrap() }),
-        )
+        (Client::H1(send), tokio::spawn(async move { conn.await.unwrap() }))
     }
 }
 
 impl Client {
     async fn call(&mut self, method: Method, path: &str) -> (u16, hyper::HeaderMap, String) {
         let uri = format!("https://localhost{path}");
-        let req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .body(Empty::new())
-            .unwrap();
+        let req = Request::builder().method(method).uri(uri).body(Empty::new()).unwrap();
         let resp = match self {
             Self::H1(send) => send.send_request(req).await.unwrap(),
             Self::H2(send) => send.send_request(req).await.unwrap(),
@@ -191,31 +178,17 @@ async fn health_over(h2: bool) {
     assert_eq!((code, body.as_str()), (200, "ok"));
     assert_eq!(headers["content-type"], "text/plain; charset=utf-8");
     assert_eq!(headers["x-content-type-options"], "nosniff");
-    let (code, _, body) = guarded(
-        "GET /readyz?verbose",
-        client.call(Method::GET, "/readyz?verbose"),
-    )
-    .await;
+    let (code, _, body) = guarded("GET /readyz?verbose", client.call(Method::GET, "/readyz?verbose")).await;
     assert_eq!((code, body.as_str()), (200, READYZ_VERBOSE));
-    let (code, headers, body) = guarded(
-        "HEAD /readyz?verbose",
-        client.call(Method::HEAD, "/readyz?verbose"),
-    )
-    .await;
+    let (code, headers, body) = guarded("HEAD /readyz?verbose", client.call(Method::HEAD, "/readyz?verbose")).await;
     assert_eq!((code, body.as_str()), (200, ""));
-    assert_eq!(
-        headers["content-length"],
-        READYZ_VERBOSE.len().to_string().as_str()
-    );
+    assert_eq!(headers["content-length"], READYZ_VERBOSE.len().to_string().as_str());
     let (code, _, body) = guarded("GET /nope", client.call(Method::GET, "/nope")).await;
     assert_eq!((code, body.as_str()), (404, "404 page not found\n"));
 
     // Shutdown with the client's connection still open: the server closes it and returns.
     run.stop.send(()).unwrap();
-    guarded("server shutdown", run.served)
-        .await
-        .unwrap()
-        .unwrap();
+    guarded("server shutdown", run.served).await.unwrap().unwrap();
     guarded("client connection close", conn).await.unwrap();
 }
 
@@ -239,17 +212,9 @@ async fn a_failed_handshake_does_not_stop_the_server() {
         .await
         .unwrap();
     let (mut client, _conn) = guarded("connecting", client(&run, false)).await;
-    assert_eq!(
-        guarded("GET /livez", client.call(Method::GET, "/livez"))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(guarded("GET /livez", client.call(Method::GET, "/livez")).await.0, 200);
     run.stop.send(()).unwrap();
-    guarded("server shutdown", run.served)
-        .await
-        .unwrap()
-        .unwrap();
+    guarded("server shutdown", run.served).await.unwrap().unwrap();
 }
 
 #[tokio::test]
@@ -262,23 +227,15 @@ async fn a_stuck_client_cannot_hold_shutdown_past_the_grace_period() {
     let run = start_with(limits).await;
     let mut stuck = guarded("connecting", tls_connect(&run, b"http/1.1")).await;
     // Half a request head: the connection is busy, not idle, so a graceful close must wait.
-    stuck
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: loc")
-        .await
-        .unwrap();
+    stuck.write_all(b"GET /healthz HTTP/1.1\r\nHost: loc").await.unwrap();
     stuck.flush().await.unwrap();
     let (mut client, _conn) = guarded("connecting", client(&run, false)).await;
     assert_eq!(
-        guarded("GET /healthz", client.call(Method::GET, "/healthz"))
-            .await
-            .0,
+        guarded("GET /healthz", client.call(Method::GET, "/healthz")).await.0,
         200
     );
     run.stop.send(()).unwrap();
-    guarded("server shutdown", run.served)
-        .await
-        .unwrap()
-        .unwrap();
+    guarded("server shutdown", run.served).await.unwrap().unwrap();
 }
 
 #[test]
@@ -290,12 +247,6 @@ fn load_or_generate_reuses_the_pair_in_cert_dir() {
     let second = load_or_generate(None, None, certs.path(), &[]).unwrap();
     assert_eq!(first.cert_chain(), second.cert_chain());
     assert_eq!(first.key().secret_der(), second.key().secret_der());
-    assert_eq!(
-        std::fs::read(certs.path().join("apiserver.crt")).unwrap(),
-        crt
-    );
-    assert_eq!(
-        std::fs::read(certs.path().join("apiserver.key")).unwrap(),
-        key
-    );
+    assert_eq!(std::fs::read(certs.path().join("apiserver.crt")).unwrap(), crt);
+    assert_eq!(std::fs::read(certs.path().join("apiserver.key")).unwrap(), key);
 }

@@ -11,10 +11,7 @@
 //! lines and splits labels on `,` and `=` without honouring quotes), so generated names use
 //! only `[a-z0-9-]`.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "test helpers: a failed unwrap is a failed test"
-)]
+#![allow(clippy::unwrap_used, reason = "test helpers: a failed unwrap is a failed test")]
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -29,10 +26,7 @@ use proptest::test_runner::{Config, RngAlgorithm, RngSeed, TestRunner};
 const DEFAULT_MS: i64 = 3_392_867_227_000;
 
 fn fixtures_dir() -> &'static Path {
-    Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/kubelet"
-    ))
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/kubelet"))
 }
 
 /// A fixed seed: every run generates the same cases.
@@ -78,13 +72,7 @@ fn reference(body: &str, default_ms: i64) -> NodeBatch<'static> {
         let cpu = ok.then_some((v * 1e9) as u64);
         let bytes = ok.then_some(v as u64);
         let ms = sample.timestamp.timestamp_millis();
-        let label = |k: &str| {
-            sample
-                .labels
-                .get(k)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-        };
+        let label = |k: &str| sample.labels.get(k).filter(|v| !v.is_empty()).map(str::to_owned);
         let metric = sample.metric.as_str();
         if let Some(family) = metric.strip_prefix("node_") {
             match family {
@@ -97,9 +85,7 @@ fn reference(body: &str, default_ms: i64) -> NodeBatch<'static> {
                 node.ms = Some(ms);
             }
         } else if let Some(family) = metric.strip_prefix("container_") {
-            let (Some(ns), Some(pod), Some(name)) =
-                (label("namespace"), label("pod"), label("container"))
-            else {
+            let (Some(ns), Some(pod), Some(name)) = (label("namespace"), label("pod"), label("container")) else {
                 continue;
             };
             let c = containers.entry((ns, pod, name)).or_default();
@@ -111,12 +97,7 @@ fn reference(body: &str, default_ms: i64) -> NodeBatch<'static> {
                 _ => continue,
             }
             c.counted |= family != "swap_usage_bytes";
-            if ok
-                && matches!(
-                    family,
-                    "cpu_usage_seconds_total" | "memory_working_set_bytes"
-                )
-            {
+            if ok && matches!(family, "cpu_usage_seconds_total" | "memory_working_set_bytes") {
                 c.ms = Some(ms);
             }
         } else if let Some(family) = metric.strip_prefix("pod_") {
@@ -201,23 +182,11 @@ fn every_fixture_decodes_like_the_reference() {
         if path.ends_with("decode_test-13-containing-an-incorrect-timestamp.txt") {
             // The reference's mistake: it accepts -62135596800000 ms as 0001-01-01.
             let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
-            assert_eq!(
-                scrape.samples[0].timestamp.to_string(),
-                "0001-01-01 00:00:00 UTC"
-            );
-            assert!(
-                ours.is_err(),
-                "{}: a negative timestamp must fail",
-                path.display()
-            );
+            assert_eq!(scrape.samples[0].timestamp.to_string(), "0001-01-01 00:00:00 UTC");
+            assert!(ours.is_err(), "{}: a negative timestamp must fail", path.display());
             continue;
         }
-        assert_eq!(
-            ours.unwrap(),
-            reference(text, DEFAULT_MS),
-            "{}",
-            path.display()
-        );
+        assert_eq!(ours.unwrap(), reference(text, DEFAULT_MS), "{}", path.display());
     }
 }
 
@@ -234,11 +203,7 @@ fn value() -> impl Strategy<Value = f64> {
 
 fn fleet() -> impl Strategy<Value = SimNode> {
     let name = "[a-z][a-z0-9-]{0,11}";
-    let namespace = prop_oneof![
-        Just("default".to_owned()),
-        Just("kube-system".to_owned()),
-        "[a-z]{1,6}"
-    ];
+    let namespace = prop_oneof![Just("default".to_owned()), Just("kube-system".to_owned()), "[a-z]{1,6}"];
     let pod = (
         namespace,
         name,
@@ -248,23 +213,18 @@ fn fleet() -> impl Strategy<Value = SimNode> {
         let mut containers: Vec<SimContainer> = pods
             .into_iter()
             .flat_map(|(ns, pod, cs)| {
-                cs.into_iter()
-                    .map(move |(container, start, cpu, memory)| SimContainer {
-                        namespace: ns.clone(),
-                        pod: pod.clone(),
-                        container,
-                        start_time_seconds: start,
-                        cpu_seconds: cpu,
-                        memory_bytes: memory,
-                    })
+                cs.into_iter().map(move |(container, start, cpu, memory)| SimContainer {
+                    namespace: ns.clone(),
+                    pod: pod.clone(),
+                    container,
+                    start_time_seconds: start,
+                    cpu_seconds: cpu,
+                    memory_bytes: memory,
+                })
             })
             .collect();
-        containers.sort_by(|a, b| {
-            (&a.namespace, &a.pod, &a.container).cmp(&(&b.namespace, &b.pod, &b.container))
-        });
-        containers.dedup_by(|a, b| {
-            (&a.namespace, &a.pod, &a.container) == (&b.namespace, &b.pod, &b.container)
-        });
+        containers.sort_by(|a, b| (&a.namespace, &a.pod, &a.container).cmp(&(&b.namespace, &b.pod, &b.container)));
+        containers.dedup_by(|a, b| (&a.namespace, &a.pod, &a.container) == (&b.namespace, &b.pod, &b.container));
         SimNode {
             cpu_seconds: cpu,
             memory_bytes: memory,
@@ -356,9 +316,7 @@ fn with_value(line: &str, value: &str) -> String {
         None => line.split_at(line.find([' ', '\t']).unwrap_or(line.len())),
     };
     let timestamp = rest.split_whitespace().nth(1).unwrap_or("");
-    format!("{series} {value} {timestamp}")
-        .trim_end()
-        .to_owned()
+    format!("{series} {value} {timestamp}").trim_end().to_owned()
 }
 
 /// Rewrites one sample line: labels shuffled, value in another spelling, timestamp dropped.
@@ -389,11 +347,7 @@ fn vary_line(line: &str, v: &Variations, dice: &mut Dice) -> String {
                 let exp: i32 = exp.parse().unwrap();
                 match dice.below(3) {
                     0 => e,
-                    1 => format!(
-                        "{mantissa}e{}{:02}",
-                        if exp < 0 { '-' } else { '+' },
-                        exp.abs()
-                    ),
+                    1 => format!("{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs()),
                     _ => format!("{mantissa}E{exp}"),
                 }
             }
@@ -449,9 +403,11 @@ fn vary(body: &str, v: &Variations) -> String {
         }
         let line = &lines[samples[dice.below(samples.len())]];
         let family = ["container_swap_usage_bytes", "container_start_time_seconds"][dice.below(2)];
-        let ghost = line
-            .replacen("container_cpu_usage_seconds_total", family, 1)
-            .replacen("container=\"", &format!("container=\"ghost-{n}-"), 1);
+        let ghost = line.replacen("container_cpu_usage_seconds_total", family, 1).replacen(
+            "container=\"",
+            &format!("container=\"ghost-{n}-"),
+            1,
+        );
         let at = dice.below(lines.len() + 1);
         lines.insert(at, ghost);
     }
@@ -485,11 +441,7 @@ fn generated_fleets_decode_like_the_reference() {
 /// Properties every successful decode has, whatever the input.
 fn check_invariants(batch: &NodeBatch<'_>) -> Result<(), TestCaseError> {
     let key = |c: &ContainerSample<'_>| -> (String, String, String) {
-        (
-            c.namespace.to_string(),
-            c.pod.to_string(),
-            c.container.to_string(),
-        )
+        (c.namespace.to_string(), c.pod.to_string(), c.container.to_string())
     };
     prop_assert!(batch.containers.windows(2).all(|w| key(&w[0]) < key(&w[1])));
     prop_assert!(batch
@@ -512,9 +464,7 @@ fn never_panics(input: impl Strategy<Value = Vec<u8>>, cases: u32) {
             Ok(batch) => check_invariants(&batch),
             Err(err) => {
                 prop_assert!(err.to_string().starts_with("failed parsing metrics: line "));
-                prop_assert!(
-                    err.line >= 1 && err.line <= 1 + bytes.iter().filter(|&&b| b == b'\n').count()
-                );
+                prop_assert!(err.line >= 1 && err.line <= 1 + bytes.iter().filter(|&&b| b == b'\n').count());
                 Ok(())
             }
         })
@@ -564,8 +514,8 @@ fn token_soup_never_panics() {
         "\u{e9}",
         "\u{0}",
     ];
-    let soup = prop::collection::vec(prop::sample::select(TOKENS), 0..80)
-        .prop_map(|tokens| tokens.concat().into_bytes());
+    let soup =
+        prop::collection::vec(prop::sample::select(TOKENS), 0..80).prop_map(|tokens| tokens.concat().into_bytes());
     never_panics(soup, 1024);
 }
 

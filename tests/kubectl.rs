@@ -33,7 +33,10 @@ container_memory_working_set_bytes{container=\"coredns\",namespace=\"kube-system
 async fn cluster() -> TestCluster {
     let c = TestCluster::start(
         vec![FakeKubelet::ok("node1", &[FIRST, SECOND])],
-        vec![pod("default", "web-1", "node1", &[("app", "web")]), pod("kube-system", "coredns-1", "node1", &[])],
+        vec![
+            pod("default", "web-1", "node1", &[("app", "web")]),
+            pod("kube-system", "coredns-1", "node1", &[]),
+        ],
     )
     .await;
     c.scrape().await;
@@ -46,8 +49,14 @@ async fn kubectl_top_pod_shows_rates_and_summed_memory() {
     let c = cluster().await;
     let cache = tempfile::tempdir().unwrap();
     let url = c.url();
-    let out = tokio::task::spawn_blocking(move || kubectl(&url, cache.path(), &["top", "pod", "-A"])).await.unwrap();
-    assert!(out.status.success(), "kubectl failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = tokio::task::spawn_blocking(move || kubectl(&url, cache.path(), &["top", "pod", "-A"]))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // web-1: 250m + 25m, 100Mi + 20Mi; coredns: 500m, 12533760 B = 11.95Mi, which kubectl floors.
     assert_eq!(
         table_rows(&out.stdout),
@@ -65,11 +74,19 @@ async fn kubectl_top_pod_containers_and_selectors() {
     let cache = tempfile::tempdir().unwrap();
     let url = c.url();
     let out = tokio::task::spawn_blocking(move || {
-        kubectl(&url, cache.path(), &["top", "pod", "-n", "default", "-l", "app=web", "--containers"])
+        kubectl(
+            &url,
+            cache.path(),
+            &["top", "pod", "-n", "default", "-l", "app=web", "--containers"],
+        )
     })
     .await
     .unwrap();
-    assert!(out.status.success(), "kubectl failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "kubectl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         table_rows(&out.stdout),
         [
@@ -87,13 +104,24 @@ async fn kubectl_get_raw_sees_the_same_json_as_a_direct_client() {
     let cache = tempfile::tempdir().unwrap();
     let url = c.url();
     let out = tokio::task::spawn_blocking(move || {
-        kubectl(&url, cache.path(), &["get", "--raw", "/apis/metrics.k8s.io/v1beta1/nodes/node1"])
+        kubectl(
+            &url,
+            cache.path(),
+            &["get", "--raw", "/apis/metrics.k8s.io/v1beta1/nodes/node1"],
+        )
     })
     .await
     .unwrap();
-    assert!(out.status.success(), "kubectl failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "kubectl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let via_kubectl = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(mask_creation_timestamps(via_kubectl.trim_end()), mask_creation_timestamps(&direct));
+    assert_eq!(
+        mask_creation_timestamps(via_kubectl.trim_end()),
+        mask_creation_timestamps(&direct)
+    );
     // 20 core-s over 10 s.
     assert!(direct.contains(r#""usage":{"cpu":"2","memory":"2Gi"}"#), "{direct}");
 }
@@ -102,7 +130,11 @@ async fn kubectl_get_raw_sees_the_same_json_as_a_direct_client() {
 /// stopped with SIGTERM, which must drain and exit 0.
 #[test]
 fn sandbox_binary_serves_kubectl_top_and_stops_cleanly_on_sigterm() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let cert_dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_metrics-server"))
         .args(["--sandbox", "--sandbox-nodes=2", "--sandbox-pods-per-node=3"])
@@ -116,16 +148,33 @@ fn sandbox_binary_serves_kubectl_top_and_stops_cleanly_on_sigterm() {
     let mut banner = String::new();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     while !banner.contains("curl -k") {
-        assert!(stdout.read_line(&mut banner).unwrap() > 0, "sandbox exited early: {banner}");
+        assert!(
+            stdout.read_line(&mut banner).unwrap() > 0,
+            "sandbox exited early: {banner}"
+        );
     }
-    let url = format!("https://127.0.0.1:{port}");
-    assert!(banner.contains(&format!("kubectl --server={url} --insecure-skip-tls-verify top pod -A")), "{banner}");
+    // The banner's own command, verbatim: kubectl with the kubeconfig the sandbox wrote, which
+    // verifies the server's certificate.
+    let command = banner
+        .lines()
+        .map(str::trim)
+        .find(|l| l.ends_with("top pod -A"))
+        .unwrap();
+    let kubeconfig = command.split_whitespace().nth(1).unwrap();
+    assert!(kubeconfig.starts_with("--kubeconfig="), "{banner}");
+    let run = |args: &[&str]| {
+        Command::new("kubectl")
+            .env("HOME", cert_dir.path())
+            .arg(kubeconfig)
+            .args(args)
+            .output()
+            .unwrap()
+    };
 
     // Ready after two scrapes: the first is immediate, the second one resolution (10 s) later.
-    let cache = tempfile::tempdir().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let ready = kubectl(&url, cache.path(), &["get", "--raw", "/readyz"]);
+        let ready = run(&["get", "--raw", "/readyz"]);
         if ready.status.success() {
             break;
         }
@@ -133,12 +182,27 @@ fn sandbox_binary_serves_kubectl_top_and_stops_cleanly_on_sigterm() {
         // Poll interval between readiness probes; the deadline above is the failure guard.
         std::thread::park_timeout(Duration::from_millis(500));
     }
-    let out = kubectl(&url, cache.path(), &["top", "pod", "-A"]);
-    assert!(out.status.success(), "kubectl failed: {}", String::from_utf8_lossy(&out.stderr));
-    let rows = table_rows(&out.stdout);
+    // Every pod, once each node has two points: wait for the full list, not just readiness.
     let fleet = Fleet::generate(2, 3, 0x5eed, 0.0);
-    let mut expected: Vec<(String, String)> =
-        fleet.nodes.iter().flat_map(|n| n.pods.iter().map(|p| (p.namespace.clone(), p.name.clone()))).collect();
+    let pods_expected = fleet.nodes.iter().map(|n| n.pods.len()).sum::<usize>();
+    let out = loop {
+        let out = run(&["top", "pod", "-A"]);
+        assert!(
+            out.status.success(),
+            "kubectl failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if table_rows(&out.stdout).len() == pods_expected + 1 || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::park_timeout(Duration::from_millis(500));
+    };
+    let rows = table_rows(&out.stdout);
+    let mut expected: Vec<(String, String)> = fleet
+        .nodes
+        .iter()
+        .flat_map(|n| n.pods.iter().map(|p| (p.namespace.clone(), p.name.clone())))
+        .collect();
     expected.sort();
     let got: Vec<(String, String)> = rows[1..].iter().map(|r| (r[0].clone(), r[1].clone())).collect();
     assert_eq!(got, expected);
@@ -147,7 +211,10 @@ fn sandbox_binary_serves_kubectl_top_and_stops_cleanly_on_sigterm() {
         assert!(row[3].ends_with("Mi") && row[3] != "0Mi", "memory {row:?}");
     }
 
-    let term = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(term.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "exit status after SIGTERM: {status:?}");

@@ -60,10 +60,7 @@ fn push_decimal(value: u64, unit: u64, places: usize, out: &mut String) {
         let mut padded = [b'0'; 9];
         let text = digits.format(fraction).as_bytes();
         padded[places - text.len()..places].copy_from_slice(text);
-        let kept = padded[..places]
-            .iter()
-            .rposition(|&b| b != b'0')
-            .map_or(0, |i| i + 1);
+        let kept = padded[..places].iter().rposition(|&b| b != b'0').map_or(0, |i| i + 1);
         out.push('.');
         // Only ASCII digits were written into `padded`.
         out.extend(padded[..kept].iter().map(|&b| char::from(b)));
@@ -116,10 +113,7 @@ mod tests {
     #[test]
     fn durations_beyond_i64_nanoseconds_saturate() {
         assert_eq!(go_duration_string(ns(u64::MAX)), "2562047h47m16.854775807s");
-        assert_eq!(
-            go_duration_string(Duration::MAX),
-            "2562047h47m16.854775807s"
-        );
+        assert_eq!(go_duration_string(Duration::MAX), "2562047h47m16.854775807s");
     }
 
     /// A plain reference: pick the unit by magnitude, print an exact decimal with

@@ -24,16 +24,18 @@ impl Handler for MetricsApi {
             Err(not_acceptable) => return Some(not_acceptable.into_status().into_response()),
         };
         let mut body = Vec::with_capacity(4096);
-        Some(match self.get_json(version, &route, req.uri.query(), ReadTime::now(), &mut body) {
-            Ok(()) => {
-                let mut response = Response::new(Body::new(Bytes::from(body)));
-                response
-                    .headers_mut()
-                    .insert(CONTENT_TYPE, HeaderValue::from_static(representation.content_type()));
-                response
-            }
-            Err(error) => status_response(&error),
-        })
+        Some(
+            match self.get_json(version, &route, req.uri.query(), ReadTime::now(), &mut body) {
+                Ok(()) => {
+                    let mut response = Response::new(Body::new(Bytes::from(body)));
+                    response
+                        .headers_mut()
+                        .insert(CONTENT_TYPE, HeaderValue::from_static(representation.content_type()));
+                    response
+                }
+                Err(error) => status_response(&error),
+            },
+        )
     }
 }
 

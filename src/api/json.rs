@@ -53,7 +53,11 @@ pub struct Encoder<'v> {
 
 impl<'v> Encoder<'v> {
     pub fn new(api_version: &'v str, created: Timestamp) -> Self {
-        Encoder { api_version, created, scratch: String::with_capacity(32) }
+        Encoder {
+            api_version,
+            created,
+            scratch: String::with_capacity(32),
+        }
     }
 
     pub fn list_start(&self, out: &mut Vec<u8>, kind: &str) {
@@ -84,7 +88,15 @@ impl<'v> Encoder<'v> {
     }
 
     pub fn pod_metrics(&mut self, out: &mut Vec<u8>, namespace: &str, name: &str, labels: &Labels, pod: &PodUsage) {
-        self.object_start(out, "PodMetrics", name, Some(namespace), labels, pod.timestamp, pod.window);
+        self.object_start(
+            out,
+            "PodMetrics",
+            name,
+            Some(namespace),
+            labels,
+            pod.timestamp,
+            pod.window,
+        );
         out.extend_from_slice(b",\"containers\":[");
         for (i, container) in pod.containers.iter().enumerate() {
             if i > 0 {

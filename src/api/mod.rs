@@ -113,7 +113,10 @@ pub struct ReadTime {
 
 impl ReadTime {
     pub fn now() -> Self {
-        ReadTime { wall: Timestamp::from_system_time(SystemTime::now()), monotonic: Instant::now() }
+        ReadTime {
+            wall: Timestamp::from_system_time(SystemTime::now()),
+            monotonic: Instant::now(),
+        }
     }
 }
 
@@ -124,7 +127,12 @@ impl MetricsApi {
         telemetry: Arc<Telemetry>,
         node_selector: LabelSelector,
     ) -> Self {
-        MetricsApi { inventory, store, telemetry, node_selector }
+        MetricsApi {
+            inventory,
+            store,
+            telemetry,
+            node_selector,
+        }
     }
 
     /// Serves a GET of `route` as JSON into `out`.
@@ -138,7 +146,9 @@ impl MetricsApi {
     ) -> Result<(), ApiError> {
         let options = ListOptions::from_query(query)?;
         if options.watch && route.is_list() {
-            return Err(ApiError::WatchNotSupported { resource: route.resource() });
+            return Err(ApiError::WatchNotSupported {
+                resource: route.resource(),
+            });
         }
         let api_version = format!("{GROUP}/{version}");
         let mut encoder = json::Encoder::new(&api_version, at.wall);
@@ -147,15 +157,38 @@ impl MetricsApi {
         match route {
             Route::ListNodes => {
                 let selector = options.labels.and(&self.node_selector);
-                nodes::list(&snapshot, &self.store, &selector, &options.fields, at, &mut encoder, out, &mut ages)
+                nodes::list(
+                    &snapshot,
+                    &self.store,
+                    &selector,
+                    &options.fields,
+                    at,
+                    &mut encoder,
+                    out,
+                    &mut ages,
+                )
             }
             Route::GetNode(name) => nodes::get(&snapshot, &self.store, name, at, &mut encoder, out, &mut ages)?,
-            Route::ListPods { namespace } => {
-                pods::list(&snapshot, &self.store, *namespace, &options, at, &mut encoder, out, &mut ages)
-            }
-            Route::GetPod { namespace, name } => {
-                pods::get(&snapshot, &self.store, namespace, name, at, &mut encoder, out, &mut ages)?
-            }
+            Route::ListPods { namespace } => pods::list(
+                &snapshot,
+                &self.store,
+                *namespace,
+                &options,
+                at,
+                &mut encoder,
+                out,
+                &mut ages,
+            ),
+            Route::GetPod { namespace, name } => pods::get(
+                &snapshot,
+                &self.store,
+                namespace,
+                name,
+                at,
+                &mut encoder,
+                out,
+                &mut ages,
+            )?,
         }
         self.telemetry.freshness(ages);
         Ok(())
@@ -174,16 +207,31 @@ mod tests {
     #[test]
     fn routes_parse_like_the_apiserver_installs_them() {
         let p = |path| Route::parse(path);
-        assert_eq!(p("/apis/metrics.k8s.io/v1beta1/nodes"), Some(("v1beta1", Route::ListNodes)));
-        assert_eq!(p("/apis/metrics.k8s.io/v1beta1/nodes/n1"), Some(("v1beta1", Route::GetNode("n1"))));
-        assert_eq!(p("/apis/metrics.k8s.io/v1beta1/pods"), Some(("v1beta1", Route::ListPods { namespace: None })));
+        assert_eq!(
+            p("/apis/metrics.k8s.io/v1beta1/nodes"),
+            Some(("v1beta1", Route::ListNodes))
+        );
+        assert_eq!(
+            p("/apis/metrics.k8s.io/v1beta1/nodes/n1"),
+            Some(("v1beta1", Route::GetNode("n1")))
+        );
+        assert_eq!(
+            p("/apis/metrics.k8s.io/v1beta1/pods"),
+            Some(("v1beta1", Route::ListPods { namespace: None }))
+        );
         assert_eq!(
             p("/apis/metrics.k8s.io/v1beta1/namespaces/ns/pods"),
             Some(("v1beta1", Route::ListPods { namespace: Some("ns") }))
         );
         assert_eq!(
             p("/apis/metrics.k8s.io/v1beta1/namespaces/ns/pods/p"),
-            Some(("v1beta1", Route::GetPod { namespace: "ns", name: "p" }))
+            Some((
+                "v1beta1",
+                Route::GetPod {
+                    namespace: "ns",
+                    name: "p"
+                }
+            ))
         );
         for unserved in [
             "/apis/metrics.k8s.io/v1beta1",

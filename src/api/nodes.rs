@@ -25,12 +25,21 @@ pub fn list(
         if !fields.matches(&node.name, None) || !labels.matches(&node.labels) {
             continue;
         }
-        let Some(usage) = store.node_usage(&node.name, at.monotonic) else { continue };
+        let Some(usage) = store.node_usage(&node.name, at.monotonic) else {
+            continue;
+        };
         if !first {
             out.push(b',');
         }
         first = false;
-        encoder.node_metrics(out, &node.name, &node.labels, usage.timestamp, usage.window, usage.usage);
+        encoder.node_metrics(
+            out,
+            &node.name,
+            &node.labels,
+            usage.timestamp,
+            usage.window,
+            usage.usage,
+        );
         ages.push(age_seconds(at, usage.timestamp));
     }
     encoder.list_end(out);
@@ -45,10 +54,21 @@ pub fn get(
     out: &mut Vec<u8>,
     ages: &mut Vec<f64>,
 ) -> Result<(), ApiError> {
-    let node = snapshot.nodes.get(name).ok_or_else(|| ApiError::NodeNotFound(name.to_owned()))?;
-    let usage =
-        store.node_usage(name, at.monotonic).ok_or_else(|| ApiError::NodeMetricsNotFound(name.to_owned()))?;
-    encoder.node_metrics(out, &node.name, &node.labels, usage.timestamp, usage.window, usage.usage);
+    let node = snapshot
+        .nodes
+        .get(name)
+        .ok_or_else(|| ApiError::NodeNotFound(name.to_owned()))?;
+    let usage = store
+        .node_usage(name, at.monotonic)
+        .ok_or_else(|| ApiError::NodeMetricsNotFound(name.to_owned()))?;
+    encoder.node_metrics(
+        out,
+        &node.name,
+        &node.labels,
+        usage.timestamp,
+        usage.window,
+        usage.usage,
+    );
     ages.push(age_seconds(at, usage.timestamp));
     Ok(())
 }

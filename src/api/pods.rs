@@ -30,7 +30,9 @@ pub fn list(
             if !options.fields.matches(&pod.name, Some(ns)) || !options.labels.matches(&pod.labels) {
                 continue;
             }
-            let Some(usage) = store.pod_usage(&pod.node_name, ns, &pod.name, at.monotonic) else { continue };
+            let Some(usage) = store.pod_usage(&pod.node_name, ns, &pod.name, at.monotonic) else {
+                continue;
+            };
             if !first {
                 out.push(b',');
             }
@@ -53,12 +55,16 @@ pub fn get(
     out: &mut Vec<u8>,
     ages: &mut Vec<f64>,
 ) -> Result<(), ApiError> {
-    let pod = snapshot
-        .pod(namespace, name)
-        .ok_or_else(|| ApiError::PodNotFound { namespace: namespace.to_owned(), name: name.to_owned() })?;
+    let pod = snapshot.pod(namespace, name).ok_or_else(|| ApiError::PodNotFound {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+    })?;
     let usage = store
         .pod_usage(&pod.node_name, namespace, name, at.monotonic)
-        .ok_or_else(|| ApiError::PodMetricsNotFound { namespace: namespace.to_owned(), name: name.to_owned() })?;
+        .ok_or_else(|| ApiError::PodMetricsNotFound {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        })?;
     encoder.pod_metrics(out, namespace, name, &pod.labels, &usage);
     ages.push(age_seconds(at, usage.timestamp));
     Ok(())

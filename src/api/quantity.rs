@@ -149,13 +149,7 @@ mod tests {
 
     #[test]
     fn memory_below_1024_is_decimal_si() {
-        for (bytes, want) in [
-            (0, "0"),
-            (1, "1"),
-            (600, "600"),
-            (1000, "1k"),
-            (1023, "1023"),
-        ] {
+        for (bytes, want) in [(0, "0"), (1, "1"), (600, "600"), (1000, "1k"), (1023, "1023")] {
             assert_eq!(memory_string(bytes), want, "{bytes} bytes");
         }
     }

@@ -47,8 +47,7 @@ fn civil_from_days(days_since_epoch: i64) -> (i64, i64, i64) {
     let era = days.div_euclid(DAYS_PER_ERA);
     let day_of_era = days.rem_euclid(DAYS_PER_ERA);
     // Leap days fall every 4 years, except every 100th, except every 400th (the era's last).
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_from_march = (5 * day_of_year + 2) / 153; // 0 = March … 11 = February
     let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
@@ -93,10 +92,7 @@ mod tests {
         let t = Timestamp::from_unix_millis(1_633_253_812_999);
         assert_eq!(rfc3339_seconds_string(t), "2021-10-03T09:36:52Z");
         let just_before_epoch = Timestamp::from_unix_nanos(-1);
-        assert_eq!(
-            rfc3339_seconds_string(just_before_epoch),
-            "1969-12-31T23:59:59Z"
-        );
+        assert_eq!(rfc3339_seconds_string(just_before_epoch), "1969-12-31T23:59:59Z");
     }
 
     #[test]

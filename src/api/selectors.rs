@@ -34,7 +34,9 @@ impl FieldSelector {
             } else if let Some((f, v)) = split_operator(&term, "==").or_else(|| split_operator(&term, "=")) {
                 (f, v, true)
             } else {
-                return Err(ApiError::BadRequest(format!("invalid selector: '{text}'; can't understand '{term}'")));
+                return Err(ApiError::BadRequest(format!(
+                    "invalid selector: '{text}'; can't understand '{term}'"
+                )));
             };
             let value = unescape(&value);
             terms.push(match field.as_str() {
@@ -116,8 +118,7 @@ impl ListOptions {
         for (key, value) in form_pairs(query.unwrap_or("")) {
             match key.as_ref() {
                 "labelSelector" => {
-                    options.labels =
-                        LabelSelector::parse(&value).map_err(|e| ApiError::BadRequest(e.to_string()))?
+                    options.labels = LabelSelector::parse(&value).map_err(|e| ApiError::BadRequest(e.to_string()))?
                 }
                 "fieldSelector" => options.fields = FieldSelector::parse(&value)?,
                 "watch" => options.watch = parse_bool(&value)?,
@@ -133,7 +134,9 @@ fn parse_bool(value: &str) -> Result<bool, ApiError> {
     match value {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
         "" | "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-        other => Err(ApiError::BadRequest(format!("strconv.ParseBool: parsing {other:?}: invalid syntax"))),
+        other => Err(ApiError::BadRequest(format!(
+            "strconv.ParseBool: parsing {other:?}: invalid syntax"
+        ))),
     }
 }
 
@@ -171,7 +174,9 @@ mod tests {
     fn nodes_have_no_namespace_field() {
         let s = FieldSelector::parse("metadata.namespace=x").unwrap();
         assert!(!s.matches("node1", None));
-        assert!(FieldSelector::parse("metadata.namespace=").unwrap().matches("node1", None));
+        assert!(FieldSelector::parse("metadata.namespace=")
+            .unwrap()
+            .matches("node1", None));
     }
 
     #[test]
@@ -180,19 +185,26 @@ mod tests {
         assert_eq!(
             err,
             ApiError::BadRequest(
-                "\"spec.nodeName\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\"".into()
+                "\"spec.nodeName\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+                    .into()
             )
         );
     }
 
     #[test]
     fn query_strings_are_form_decoded() {
-        let o = ListOptions::from_query(Some("labelSelector=app%3Dweb%2Ctier+in+(a%2Cb)&limit=500&watch=false"))
-            .unwrap();
-        let labels = [("app", "web"), ("tier", "b")].iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        let o =
+            ListOptions::from_query(Some("labelSelector=app%3Dweb%2Ctier+in+(a%2Cb)&limit=500&watch=false")).unwrap();
+        let labels = [("app", "web"), ("tier", "b")]
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
         assert!(o.labels.matches(&labels));
         assert!(!o.watch);
         assert!(ListOptions::from_query(Some("watch=1")).unwrap().watch);
-        assert!(matches!(ListOptions::from_query(Some("labelSelector=a%3D%3D%3Db")), Err(ApiError::BadRequest(_))));
+        assert!(matches!(
+            ListOptions::from_query(Some("labelSelector=a%3D%3D%3Db")),
+            Err(ApiError::BadRequest(_))
+        ));
     }
 }

@@ -106,10 +106,7 @@ impl Discovery {
             let mut versions: Vec<(String, Bytes)> = Vec::with_capacity(group.versions.len());
             for v in &group.versions {
                 let list = WireResourceList::new(&group.name, v);
-                versions.push((
-                    v.version.clone(),
-                    json::to_vec_line(&list).map_err(enc)?.into(),
-                ));
+                versions.push((v.version.clone(), json::to_vec_line(&list).map_err(enc)?.into()));
             }
             encoded.push(EncodedGroup {
                 name: group.name.clone(),
@@ -170,11 +167,7 @@ impl Discovery {
         let mut paths = vec!["/apis".to_owned()];
         for g in &self.groups {
             paths.push(format!("/apis/{}", g.name));
-            paths.extend(
-                g.versions
-                    .iter()
-                    .map(|(v, _)| format!("/apis/{}/{v}", g.name)),
-            );
+            paths.extend(g.versions.iter().map(|(v, _)| format!("/apis/{}/{v}", g.name)));
         }
         paths
     }
@@ -237,10 +230,7 @@ impl WireGroup {
             }
             versions.push(gv(&v.version));
         }
-        if !versions
-            .iter()
-            .any(|v| v.version == group.preferred_version)
-        {
+        if !versions.iter().any(|v| v.version == group.preferred_version) {
             return Err(Error::UnknownPreferredVersion {
                 group: group.name.clone(),
                 version: group.preferred_version.clone(),

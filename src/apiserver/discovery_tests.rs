@@ -112,14 +112,8 @@ async fn unknown_version_is_plain_404_and_other_paths_are_not_discovery() {
 #[tokio::test]
 async fn kubectl_accept_headers_get_json_and_protobuf_only_gets_406() {
     let d = Discovery::new(vec![metrics_group()]).unwrap();
-    let aggregated =
-        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
-    assert_eq!(
-        d.respond(&parts("/apis", Some(aggregated)))
-            .unwrap()
-            .status(),
-        200
-    );
+    let aggregated = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
+    assert_eq!(d.respond(&parts("/apis", Some(aggregated))).unwrap().status(), 200);
     assert_eq!(
         d.respond(&parts("/apis", Some("application/json, */*")))
             .unwrap()
@@ -131,12 +125,7 @@ async fn kubectl_accept_headers_get_json_and_protobuf_only_gets_406() {
         .unwrap();
     assert_eq!(resp.status(), 406);
     let only_aggregated = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
-    assert_eq!(
-        d.respond(&parts("/apis", Some(only_aggregated)))
-            .unwrap()
-            .status(),
-        406
-    );
+    assert_eq!(d.respond(&parts("/apis", Some(only_aggregated))).unwrap().status(), 406);
 }
 
 #[test]
@@ -149,18 +138,12 @@ fn inconsistent_descriptions_are_rejected() {
     ));
     let mut g = metrics_group();
     g.versions.clear();
-    assert!(matches!(
-        Discovery::new(vec![g]),
-        Err(Error::NoVersions { .. })
-    ));
+    assert!(matches!(Discovery::new(vec![g]), Err(Error::NoVersions { .. })));
     assert!(matches!(
         Discovery::new(vec![metrics_group(), metrics_group()]),
         Err(Error::DuplicateGroup { .. })
     ));
     let mut g = metrics_group();
     g.versions.push(g.versions[0].clone());
-    assert!(matches!(
-        Discovery::new(vec![g]),
-        Err(Error::DuplicateVersion { .. })
-    ));
+    assert!(matches!(Discovery::new(vec![g]), Err(Error::DuplicateVersion { .. })));
 }

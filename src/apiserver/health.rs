@@ -24,10 +24,7 @@ pub type Check = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("health check {name:?} is registered twice on /{endpoint}")]
-    Duplicate {
-        endpoint: &'static str,
-        name: String,
-    },
+    Duplicate { endpoint: &'static str, name: String },
     #[error("health check name {name:?} is not a single path segment")]
     InvalidName { name: String },
 }
@@ -85,38 +82,22 @@ impl std::fmt::Debug for HealthChecksBuilder {
 
 impl HealthChecksBuilder {
     /// Appends a check to `/healthz` only.
-    pub fn healthz(
-        self,
-        name: &str,
-        check: impl Fn() -> Result<(), String> + Send + Sync + 'static,
-    ) -> Self {
+    pub fn healthz(self, name: &str, check: impl Fn() -> Result<(), String> + Send + Sync + 'static) -> Self {
         self.add(&[Endpoint::Healthz], name, Arc::new(check))
     }
 
     /// Appends a check to `/livez` only.
-    pub fn livez(
-        self,
-        name: &str,
-        check: impl Fn() -> Result<(), String> + Send + Sync + 'static,
-    ) -> Self {
+    pub fn livez(self, name: &str, check: impl Fn() -> Result<(), String> + Send + Sync + 'static) -> Self {
         self.add(&[Endpoint::Livez], name, Arc::new(check))
     }
 
     /// Appends a check to `/readyz` only (before the generic `shutdown` check).
-    pub fn readyz(
-        self,
-        name: &str,
-        check: impl Fn() -> Result<(), String> + Send + Sync + 'static,
-    ) -> Self {
+    pub fn readyz(self, name: &str, check: impl Fn() -> Result<(), String> + Send + Sync + 'static) -> Self {
         self.add(&[Endpoint::Readyz], name, Arc::new(check))
     }
 
     /// Appends a check to all three endpoints (Go's `AddHealthChecks`).
-    pub fn all(
-        self,
-        name: &str,
-        check: impl Fn() -> Result<(), String> + Send + Sync + 'static,
-    ) -> Self {
+    pub fn all(self, name: &str, check: impl Fn() -> Result<(), String> + Send + Sync + 'static) -> Self {
         self.add(&Endpoint::ALL, name, Arc::new(check))
     }
 
@@ -171,9 +152,7 @@ fn always_ok() -> Check {
 }
 
 fn names(lists: &[Vec<(String, Check)>; 3]) -> [Vec<&str>; 3] {
-    lists
-        .each_ref()
-        .map(|l| l.iter().map(|(n, _)| n.as_str()).collect())
+    lists.each_ref().map(|l| l.iter().map(|(n, _)| n.as_str()).collect())
 }
 
 /// The registered checks of all three endpoints; cheap to clone (shared).
@@ -211,10 +190,7 @@ impl HealthChecks {
 
     /// The check names of one endpoint, in the order they run.
     pub fn names(&self, endpoint: Endpoint) -> Vec<&str> {
-        self.lists[endpoint.index()]
-            .iter()
-            .map(|(n, _)| n.as_str())
-            .collect()
+        self.lists[endpoint.index()].iter().map(|(n, _)| n.as_str()).collect()
     }
 
     /// Every path served here, for the `/` index.
@@ -222,11 +198,7 @@ impl HealthChecks {
         let mut paths = Vec::new();
         for e in Endpoint::ALL {
             paths.push(format!("/{}", e.name()));
-            paths.extend(
-                self.lists[e.index()]
-                    .iter()
-                    .map(|(n, _)| format!("/{}/{n}", e.name())),
-            );
+            paths.extend(self.lists[e.index()].iter().map(|(n, _)| format!("/{}/{n}", e.name())));
         }
         paths
     }

@@ -31,16 +31,8 @@ async fn get(checks: &HealthChecks, path_and_query: &str) -> (u16, String, Respo
         None => (path_and_query, None),
     };
     let mut resp = checks.respond(path, query).expect("a health path");
-    let body = std::mem::take(resp.body_mut())
-        .collect()
-        .await
-        .unwrap()
-        .to_bytes();
-    (
-        resp.status().as_u16(),
-        String::from_utf8(body.to_vec()).unwrap(),
-        resp,
-    )
+    let body = std::mem::take(resp.body_mut()).collect().await.unwrap().to_bytes();
+    (resp.status().as_u16(), String::from_utf8(body.to_vec()).unwrap(), resp)
 }
 
 const READYZ_VERBOSE: &str = "[+]ping ok
@@ -113,9 +105,7 @@ async fn a_single_check_shows_its_real_reason() {
     );
     let (code, body, _) = get(&checks, "/livez/poststarthook/max-in-flight-filter").await;
     assert_eq!((code, body.as_str()), (200, "ok"));
-    assert!(checks
-        .respond("/livez/metric-storage-ready", None)
-        .is_none());
+    assert!(checks.respond("/livez/metric-storage-ready", None).is_none());
     assert!(checks.respond("/readyz/", None).is_none());
     assert!(checks.respond("/readyzz", None).is_none());
 }
@@ -181,25 +171,11 @@ fn duplicate_and_path_breaking_names_are_rejected() {
         .all("x", || Ok(()))
         .build();
     assert!(
-        matches!(
-            dup,
-            Err(Error::Duplicate {
-                endpoint: "livez",
-                ..
-            })
-        ),
+        matches!(dup, Err(Error::Duplicate { endpoint: "livez", .. })),
         "{dup:?}"
     );
-    let generic = HealthChecks::builder()
-        .readyz("shutdown", || Ok(()))
-        .build();
-    assert!(matches!(
-        generic,
-        Err(Error::Duplicate {
-            endpoint: "readyz",
-            ..
-        })
-    ));
+    let generic = HealthChecks::builder().readyz("shutdown", || Ok(())).build();
+    assert!(matches!(generic, Err(Error::Duplicate { endpoint: "readyz", .. })));
     let bad = HealthChecks::builder().healthz("a?b", || Ok(())).build();
     assert!(matches!(bad, Err(Error::InvalidName { .. })));
 }

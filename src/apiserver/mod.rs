@@ -22,9 +22,7 @@ pub mod tls;
 
 pub use discovery::{ApiGroup, ApiResource, ApiVersion, Discovery};
 pub use health::{Endpoint, HealthChecks, HealthChecksBuilder};
-pub use negotiate::{
-    negotiate, negotiate_headers, Format, NotAcceptable, Representation, TableVersion,
-};
+pub use negotiate::{negotiate, negotiate_headers, Format, NotAcceptable, Representation, TableVersion};
 pub use serve::{Limits, MetricsText, Server};
 pub use status::{Status, StatusCause, StatusDetails, StatusReason};
 pub use tls::{load_or_generate, server_config, CertSource, CertifiedKeyPair, TlsVersion};

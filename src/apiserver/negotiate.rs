@@ -92,10 +92,7 @@ impl NotAcceptable {
 }
 
 /// Negotiates from a request's headers (first `Accept` line; unreadable bytes match nothing).
-pub fn negotiate_headers(
-    headers: &HeaderMap,
-    offers: &[Format],
-) -> Result<Representation, NotAcceptable> {
+pub fn negotiate_headers(headers: &HeaderMap, offers: &[Format]) -> Result<Representation, NotAcceptable> {
     match headers.get(ACCEPT) {
         None => negotiate(None, offers),
         Some(v) => negotiate(Some(v.to_str().unwrap_or("\u{0}")), offers),
@@ -127,10 +124,7 @@ pub fn negotiate(accept: Option<&str>, offers: &[Format]) -> Result<Representati
 
 fn not_acceptable(offers: &[Format]) -> NotAcceptable {
     let mut accepted = Vec::new();
-    if offers
-        .iter()
-        .any(|f| matches!(f, Format::Json | Format::Table))
-    {
+    if offers.iter().any(|f| matches!(f, Format::Json | Format::Table)) {
         accepted.push(JSON);
     }
     if offers.contains(&Format::Protobuf) {
@@ -215,15 +209,11 @@ impl<'a> Clause<'a> {
         match as_kind {
             None if group.is_some() || version.is_some() => None,
             None if json && offers.contains(&Format::Json) => Some(Representation::Json),
-            None if self.matches("application", "vnd.kubernetes.protobuf")
-                && offers.contains(&Format::Protobuf) =>
-            {
+            None if self.matches("application", "vnd.kubernetes.protobuf") && offers.contains(&Format::Protobuf) => {
                 Some(Representation::Protobuf)
             }
             None => None,
-            Some("Table")
-                if json && group == Some("meta.k8s.io") && offers.contains(&Format::Table) =>
-            {
+            Some("Table") if json && group == Some("meta.k8s.io") && offers.contains(&Format::Table) => {
                 let version = match version? {
                     "v1" => TableVersion::V1,
                     "v1beta1" => TableVersion::V1beta1,

@@ -6,7 +6,8 @@ use super::*;
 
 const API: &[Format] = &[Format::Json, Format::Table];
 const ALL: &[Format] = &[Format::Json, Format::Table, Format::Protobuf];
-const KUBECTL_TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
+const KUBECTL_TABLE: &str =
+    "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
 const TABLE_V1: Representation = Representation::Table {
     version: TableVersion::V1,
 };
@@ -19,10 +20,7 @@ fn pick(accept: &str, offers: &[Format]) -> Result<Representation, NotAcceptable
 fn missing_or_blank_header_means_json() {
     assert_eq!(negotiate(None, API), Ok(Representation::Json));
     assert_eq!(pick("  ", API), Ok(Representation::Json));
-    assert_eq!(
-        negotiate(None, &[Format::Protobuf]),
-        Ok(Representation::Protobuf)
-    );
+    assert_eq!(negotiate(None, &[Format::Protobuf]), Ok(Representation::Protobuf));
 }
 
 #[test]
@@ -56,10 +54,7 @@ fn kubectl_table_request_gets_a_v1_table() {
 
 #[test]
 fn table_falls_back_to_json_when_the_caller_cannot_convert() {
-    assert_eq!(
-        pick(KUBECTL_TABLE, &[Format::Json]),
-        Ok(Representation::Json)
-    );
+    assert_eq!(pick(KUBECTL_TABLE, &[Format::Json]), Ok(Representation::Json));
 }
 
 #[test]
@@ -113,10 +108,7 @@ fn zero_or_unreadable_q_is_never_chosen() {
     assert!(pick("application/json;q=0", API).is_err());
     assert!(pick("application/json;q=0.0, text/html", API).is_err());
     assert!(pick("application/json;q=abc", API).is_err());
-    assert_eq!(
-        pick("*/*;q=0, application/json;q=0.1", API),
-        Ok(Representation::Json)
-    );
+    assert_eq!(pick("*/*;q=0, application/json;q=0.1", API), Ok(Representation::Json));
 }
 
 #[test]
@@ -142,10 +134,7 @@ fn only_the_first_accept_line_counts() {
     headers.append(ACCEPT, HeaderValue::from_static("text/html"));
     headers.append(ACCEPT, HeaderValue::from_static("application/json"));
     assert!(negotiate_headers(&headers, API).is_err());
-    assert_eq!(
-        negotiate_headers(&HeaderMap::new(), API),
-        Ok(Representation::Json)
-    );
+    assert_eq!(negotiate_headers(&HeaderMap::new(), API), Ok(Representation::Json));
 }
 
 #[test]
@@ -163,16 +152,8 @@ fn content_types() {
 /// Media ranges with (producible representation or none, specificity).
 const RANGES: &[(&str, Option<Representation>, u8)] = &[
     ("application/json", Some(Representation::Json), 2),
-    (
-        "application/vnd.kubernetes.protobuf",
-        Some(Representation::Protobuf),
-        2,
-    ),
-    (
-        "application/json;as=Table;v=v1;g=meta.k8s.io",
-        Some(TABLE_V1),
-        2,
-    ),
+    ("application/vnd.kubernetes.protobuf", Some(Representation::Protobuf), 2),
+    ("application/json;as=Table;v=v1;g=meta.k8s.io", Some(TABLE_V1), 2),
     ("text/html", None, 2),
     ("application/*", Some(Representation::Json), 1),
     ("*/*", Some(Representation::Json), 0),

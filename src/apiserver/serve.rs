@@ -37,10 +37,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-use super::{
-    content_type, not_found_page, ok_bytes, Body, Discovery, Handler, HealthChecks, Response,
-    Status,
-};
+use super::{content_type, not_found_page, ok_bytes, Body, Discovery, Handler, HealthChecks, Response, Status};
 
 /// Produces the `/metrics` exposition text on each scrape.
 pub type MetricsText = Arc<dyn Fn() -> String + Send + Sync>;
@@ -163,9 +160,7 @@ impl Server {
         paths.dedup();
         let index = serde_json::json!({ "paths": paths });
         // A map of strings always serializes; an empty body is the impossible fallback.
-        serde_json::to_vec_pretty(&index)
-            .map(Bytes::from)
-            .unwrap_or_default()
+        serde_json::to_vec_pretty(&index).map(Bytes::from).unwrap_or_default()
     }
 
     /// Answers one request from its head; HEAD gets GET's headers without the body.
@@ -241,13 +236,9 @@ impl Server {
             }
             match accepted {
                 Ok((tcp, peer)) => {
-                    let task = self.clone().connection(
-                        acceptor.clone(),
-                        tcp,
-                        peer,
-                        stop_rx.clone(),
-                        permit,
-                    );
+                    let task = self
+                        .clone()
+                        .connection(acceptor.clone(), tcp, peer, stop_rx.clone(), permit);
                     connections.spawn(task);
                 }
                 Err(error) => {
@@ -261,20 +252,14 @@ impl Server {
         }
         self.health.begin_shutdown();
         drop(listener);
-        tracing::info!(
-            connections = connections.len(),
-            "shutting down: draining connections"
-        );
+        tracing::info!(connections = connections.len(), "shutting down: draining connections");
         stop_tx.send_replace(true);
         let drain = async {
             while let Some(done) = connections.join_next().await {
                 log_panic(done);
             }
         };
-        if tokio::time::timeout(self.limits.shutdown_grace, drain)
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(self.limits.shutdown_grace, drain).await.is_err() {
             tracing::warn!(
                 connections = connections.len(),
                 "shutdown grace period over: closing connections"

@@ -10,17 +10,15 @@ struct FakeApi;
 impl Handler for FakeApi {
     fn handle(&self, req: &Parts) -> Option<Response> {
         match req.uri.path() {
-            "/apis/metrics.k8s.io/v1beta1/nodes"
-                if req.method == Method::GET || req.method == Method::HEAD =>
-            {
+            "/apis/metrics.k8s.io/v1beta1/nodes" if req.method == Method::GET || req.method == Method::HEAD => {
                 Some(ok_bytes(
                     content_type::JSON,
                     Bytes::from_static(b"{\"kind\":\"NodeMetricsList\"}\n"),
                 ))
             }
-            "/apis/metrics.k8s.io/v1beta1/nodes" => Some(
-                Status::method_not_supported("metrics.k8s.io", "nodes", "create").into_response(),
-            ),
+            "/apis/metrics.k8s.io/v1beta1/nodes" => {
+                Some(Status::method_not_supported("metrics.k8s.io", "nodes", "create").into_response())
+            }
             "/openapi/v2" => Some(ok_bytes(content_type::JSON, Bytes::from_static(b"{}"))),
             _ => None,
         }
@@ -49,14 +47,8 @@ fn server() -> Server {
     };
     let discovery = Discovery::new(vec![group]).unwrap();
     let metrics: MetricsText = Arc::new(|| "# HELP x y\nx 1\n".to_owned());
-    Server::new(
-        health,
-        discovery,
-        &b"{\"major\":\"1\"}"[..],
-        metrics,
-        Arc::new(FakeApi),
-    )
-    .with_listed_paths(["/openapi/v2".to_owned()])
+    Server::new(health, discovery, &b"{\"major\":\"1\"}"[..], metrics, Arc::new(FakeApi))
+        .with_listed_paths(["/openapi/v2".to_owned()])
 }
 
 fn request(method: Method, uri: &str) -> Parts {
@@ -72,10 +64,7 @@ fn request(method: Method, uri: &str) -> Parts {
 async fn call(s: &Server, method: Method, uri: &str) -> (u16, Option<String>, String) {
     let resp = s.route(&request(method, uri));
     let code = resp.status().as_u16();
-    let ct = resp
-        .headers()
-        .get(CONTENT_TYPE)
-        .map(|v| v.to_str().unwrap().to_owned());
+    let ct = resp.headers().get(CONTENT_TYPE).map(|v| v.to_str().unwrap().to_owned());
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     (code, ct, String::from_utf8(body.to_vec()).unwrap())
 }
@@ -117,10 +106,7 @@ async fn discovery_is_routed_and_only_for_reads() {
 async fn resource_paths_of_served_versions_reach_the_handler_with_their_method() {
     let s = server();
     let (code, _, body) = call(&s, Method::GET, "/apis/metrics.k8s.io/v1beta1/nodes").await;
-    assert_eq!(
-        (code, body.as_str()),
-        (200, "{\"kind\":\"NodeMetricsList\"}\n")
-    );
+    assert_eq!((code, body.as_str()), (200, "{\"kind\":\"NodeMetricsList\"}\n"));
     let (code, ct, body) = call(&s, Method::DELETE, "/apis/metrics.k8s.io/v1beta1/nodes").await;
     assert_eq!((code, ct.as_deref()), (405, JSON));
     assert!(body.contains("create is not supported"), "{body}");
@@ -150,10 +136,7 @@ async fn version_metrics_and_fallbacks() {
         (200, Some(METRICS_CONTENT_TYPE), "# HELP x y\nx 1\n")
     );
     assert_eq!(call(&s, Method::GET, "/openapi/v2").await.2, "{}");
-    assert_eq!(
-        call(&s, Method::GET, "/nope").await.2,
-        "404 page not found\n"
-    );
+    assert_eq!(call(&s, Method::GET, "/nope").await.2, "404 page not found\n");
 }
 
 #[tokio::test]
@@ -190,36 +173,19 @@ async fn index_lists_every_path_sorted_and_pretty_printed() {
   ]
 }"#;
     assert_eq!(body, expected);
-    assert_eq!(
-        call(&server(), Method::GET, "/index.html").await.2,
-        expected
-    );
+    assert_eq!(call(&server(), Method::GET, "/index.html").await.2, expected);
 }
 
 #[tokio::test]
 async fn head_gets_headers_and_length_without_a_body() {
     let s = server();
-    for path in [
-        "/apis",
-        "/healthz",
-        "/apis/metrics.k8s.io/v1beta1/nodes",
-        "/nope",
-    ] {
+    for path in ["/apis", "/healthz", "/apis/metrics.k8s.io/v1beta1/nodes", "/nope"] {
         let get = s.route(&request(Method::GET, path));
         let get_len = get.into_body().collect().await.unwrap().to_bytes().len();
         let head = s.route(&request(Method::HEAD, path));
-        assert_eq!(
-            head.headers()[CONTENT_LENGTH],
-            get_len.to_string().as_str(),
-            "{path}"
-        );
+        assert_eq!(head.headers()[CONTENT_LENGTH], get_len.to_string().as_str(), "{path}");
         assert!(
-            head.into_body()
-                .collect()
-                .await
-                .unwrap()
-                .to_bytes()
-                .is_empty(),
+            head.into_body().collect().await.unwrap().to_bytes().is_empty(),
             "{path}"
         );
     }

@@ -154,8 +154,7 @@ impl Status {
             "{action} is not supported on resources of kind {}",
             go_quote(&qualified(group, kind))
         );
-        Self::new(405, StatusReason::MethodNotAllowed, message)
-            .with_details(details(group, kind, ""))
+        Self::new(405, StatusReason::MethodNotAllowed, message).with_details(details(group, kind, ""))
     }
 
     /// 405 for a method a route does not serve, as the apiserver turns go-restful's 405 into a
@@ -181,11 +180,7 @@ impl Status {
             (true, _) => format!("forbidden: {why}"),
             (false, true) => format!("{} is forbidden: {why}", qualified(group, kind)),
             (false, false) => {
-                format!(
-                    "{} {} is forbidden: {why}",
-                    qualified(group, kind),
-                    go_quote(name)
-                )
+                format!("{} {} is forbidden: {why}", qualified(group, kind), go_quote(name))
             }
         };
         Self::new(403, StatusReason::Forbidden, message).with_details(details(group, kind, name))
@@ -221,7 +216,8 @@ impl Status {
     }
 }
 
-const FALLBACK: &[u8] = br#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"internal error","code":500}"#;
+const FALLBACK: &[u8] =
+    br#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"internal error","code":500}"#;
 
 fn details(group: &str, kind: &str, name: &str) -> StatusDetails {
     StatusDetails {

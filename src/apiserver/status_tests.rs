@@ -23,17 +23,13 @@ fn core_not_found_omits_the_empty_group() {
         r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"node \"n\" not found","reason":"NotFound","details":{"name":"n","kind":"node"},"code":404}"#
     );
     let pod = Status::not_found("metrics.k8s.io", "podmetrics", "ns1/pod1");
-    assert_eq!(
-        pod.message,
-        r#"podmetrics.metrics.k8s.io "ns1/pod1" not found"#
-    );
+    assert_eq!(pod.message, r#"podmetrics.metrics.k8s.io "ns1/pod1" not found"#);
 }
 
 #[test]
 fn bad_request_has_no_details() {
-    let s = Status::bad_request(
-        r#""spec.x" is not a known field selector: only "metadata.name", "metadata.namespace""#,
-    );
+    let s =
+        Status::bad_request(r#""spec.x" is not a known field selector: only "metadata.name", "metadata.namespace""#);
     assert_eq!(
         json(&s),
         r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"\"spec.x\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\"","reason":"BadRequest","code":400}"#

@@ -220,9 +220,7 @@ fn load(cert_file: &Path, key_file: &Path, source: CertSource) -> Result<Certifi
 
 /// A self-signed ECDSA P-256 leaf valid from an hour ago for one year (upstream: RSA, one year).
 fn generate(alt_names: &[String]) -> Result<(String, String)> {
-    use rcgen::{
-        CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose, SanType,
-    };
+    use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose, SanType};
     let mut sans = vec![
         SanType::DnsName("localhost".try_into().map_err(Error::Generate)?),
         SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)),
@@ -237,15 +235,11 @@ fn generate(alt_names: &[String]) -> Result<(String, String)> {
         }
     }
     let mut params = CertificateParams::default();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "localhost");
+    params.distinguished_name.push(DnType::CommonName, "localhost");
     params.subject_alt_names = sans;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let epoch = rcgen::date_time_ymd(1970, 1, 1);
     params.not_before = epoch + now.saturating_sub(Duration::from_secs(3600));
     params.not_after = epoch + now + Duration::from_secs(365 * 24 * 3600);
@@ -292,23 +286,15 @@ impl FromStr for TlsVersion {
         match s {
             "" | "VersionTLS12" => Ok(Self::Tls12),
             "VersionTLS13" => Ok(Self::Tls13),
-            "VersionTLS10" | "VersionTLS11" => Err(Error::UnsupportedTlsVersion {
-                value: s.to_owned(),
-            }),
-            _ => Err(Error::UnknownTlsVersion {
-                value: s.to_owned(),
-            }),
+            "VersionTLS10" | "VersionTLS11" => Err(Error::UnsupportedTlsVersion { value: s.to_owned() }),
+            _ => Err(Error::UnknownTlsVersion { value: s.to_owned() }),
         }
     }
 }
 
 /// The rustls server configuration: the pair, the minimum version, and ALPN `h2`,`http/1.1`
 /// (only `http/1.1` when `http2` is false). Fails if the key does not match the certificate.
-pub fn server_config(
-    pair: &CertifiedKeyPair,
-    min_version: TlsVersion,
-    http2: bool,
-) -> Result<Arc<ServerConfig>> {
+pub fn server_config(pair: &CertifiedKeyPair, min_version: TlsVersion, http2: bool) -> Result<Arc<ServerConfig>> {
     let versions: &[&'static rustls::SupportedProtocolVersion] = match min_version {
         TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
         TlsVersion::Tls13 => &[&rustls::version::TLS13],

@@ -17,12 +17,11 @@ fn handshake(
 ) -> std::result::Result<Option<Vec<u8>>, rustls::Error> {
     let mut roots = RootCertStore::empty();
     roots.add(pair.cert_chain()[0].clone()).unwrap();
-    let mut client_config =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+    let mut client_config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     client_config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let name = ServerName::try_from(name.to_owned()).unwrap();
     let mut client = ClientConnection::new(Arc::new(client_config), name).unwrap();
@@ -53,19 +52,11 @@ fn generated_pair_is_written_with_a_private_key_file_and_covers_its_names() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = fs::metadata(certs.join("apiserver.key"))
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = fs::metadata(certs.join("apiserver.key")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     let config = server_config(&pair, TlsVersion::Tls12, true).unwrap();
-    for name in [
-        "localhost",
-        "127.0.0.1",
-        "metrics-server.kube-system.svc",
-        "10.0.0.7",
-    ] {
+    for name in ["localhost", "127.0.0.1", "metrics-server.kube-system.svc", "10.0.0.7"] {
         handshake(&pair, config.clone(), name, &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     assert!(handshake(&pair, config, "example.com", &[]).is_err());
@@ -86,19 +77,10 @@ fn explicit_files_win_and_must_come_in_pairs() {
     let dir = tempfile::tempdir().unwrap();
     let made = generated(&dir.path().join("a"), &[]);
     let other_dir = dir.path().join("b");
-    let pair = load_or_generate(
-        Some(made.cert_file()),
-        Some(made.key_file()),
-        &other_dir,
-        &[],
-    )
-    .unwrap();
+    let pair = load_or_generate(Some(made.cert_file()), Some(made.key_file()), &other_dir, &[]).unwrap();
     assert_eq!(pair.source(), CertSource::Files);
     assert_eq!(pair.cert_chain(), made.cert_chain());
-    assert!(
-        !other_dir.exists(),
-        "explicit files must not generate anything"
-    );
+    assert!(!other_dir.exists(), "explicit files must not generate anything");
     let half = load_or_generate(Some(made.cert_file()), None, &other_dir, &[]);
     assert!(matches!(half, Err(Error::HalfExplicitPair)));
 }
@@ -140,10 +122,7 @@ fn errors_and_debug_never_show_key_material() {
     let key_pem = fs::read_to_string(pair.key_file()).unwrap();
     let body = key_pem.lines().nth(1).unwrap();
     let debug = format!("{pair:?}");
-    assert!(
-        debug.contains("<redacted>") && !debug.contains(body),
-        "{debug}"
-    );
+    assert!(debug.contains("<redacted>") && !debug.contains(body), "{debug}");
 }
 
 #[test]
@@ -178,14 +157,8 @@ fn alpn_offers_h2_only_when_enabled() {
 
 #[test]
 fn tls_min_version_names_follow_upstream() {
-    assert_eq!(
-        "VersionTLS12".parse::<TlsVersion>().unwrap(),
-        TlsVersion::Tls12
-    );
-    assert_eq!(
-        "VersionTLS13".parse::<TlsVersion>().unwrap(),
-        TlsVersion::Tls13
-    );
+    assert_eq!("VersionTLS12".parse::<TlsVersion>().unwrap(), TlsVersion::Tls12);
+    assert_eq!("VersionTLS13".parse::<TlsVersion>().unwrap(), TlsVersion::Tls13);
     assert_eq!("".parse::<TlsVersion>().unwrap(), TlsVersion::default());
     let old = "VersionTLS10".parse::<TlsVersion>().unwrap_err();
     assert_eq!(

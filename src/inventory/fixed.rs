@@ -12,7 +12,9 @@ pub struct FixedInventory {
 
 impl FixedInventory {
     pub fn new(snapshot: Snapshot) -> Self {
-        FixedInventory { current: RwLock::new(Arc::new(snapshot)) }
+        FixedInventory {
+            current: RwLock::new(Arc::new(snapshot)),
+        }
     }
 
     /// Replaces the whole view; readers see the old or the new one, never a mix.

@@ -67,10 +67,7 @@ impl Snapshot {
     }
 
     /// Builds a snapshot from lists, keeping the last of any duplicate.
-    pub fn from_parts(
-        nodes: impl IntoIterator<Item = NodeInfo>,
-        pods: impl IntoIterator<Item = PodInfo>,
-    ) -> Self {
+    pub fn from_parts(nodes: impl IntoIterator<Item = NodeInfo>, pods: impl IntoIterator<Item = PodInfo>) -> Self {
         let mut snapshot = Snapshot::default();
         for node in nodes {
             snapshot.nodes.insert(node.name.clone(), Arc::new(node));

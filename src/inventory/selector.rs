@@ -114,10 +114,13 @@ fn parse_requirement(part: &str) -> Result<Requirement, SelectorError> {
     if let Some(key) = part.strip_prefix('!') {
         let key = key.trim();
         validate_key(key)?;
-        return Ok(Requirement { key: key.to_owned(), operator: Operator::DoesNotExist });
+        return Ok(Requirement {
+            key: key.to_owned(),
+            operator: Operator::DoesNotExist,
+        });
     }
     let key_end = part
-        .find(|c: char| matches!(c, '=' | '!' | '<' | '>' | ' ' | '\t'))
+        .find(['=', '!', '<', '>', ' ', '\t'])
         .unwrap_or(part.len());
     let key = &part[..key_end];
     validate_key(key)?;
@@ -138,7 +141,9 @@ fn parse_requirement(part: &str) -> Result<Requirement, SelectorError> {
     } else if let Some(v) = rest.strip_prefix("in") {
         Operator::In(set(v)?)
     } else {
-        return Err(SelectorError(format!("found '{rest}', expected: in, notin, =, ==, !=, gt, lt")));
+        return Err(SelectorError(format!(
+            "found '{rest}', expected: in, notin, =, ==, !=, gt, lt"
+        )));
     };
     Ok(Requirement { key, operator })
 }
@@ -151,8 +156,11 @@ fn value(text: &str) -> Result<String, SelectorError> {
 
 fn integer(text: &str) -> Result<i64, SelectorError> {
     let t = text.trim();
-    t.parse()
-        .map_err(|_| SelectorError(format!("for 'gt', 'lt' operators, the value must be an integer, got {t:?}")))
+    t.parse().map_err(|_| {
+        SelectorError(format!(
+            "for 'gt', 'lt' operators, the value must be an integer, got {t:?}"
+        ))
+    })
 }
 
 fn set(text: &str) -> Result<Vec<String>, SelectorError> {
@@ -163,7 +171,9 @@ fn set(text: &str) -> Result<Vec<String>, SelectorError> {
         .ok_or_else(|| SelectorError(format!("found '{}', expected: '('", text.trim())))?;
     let values: Vec<String> = inner.split(',').map(value).collect::<Result<_, _>>()?;
     if values.iter().all(String::is_empty) {
-        return Err(SelectorError("for 'in', 'notin' operators, values set can't be empty".into()));
+        return Err(SelectorError(
+            "for 'in', 'notin' operators, values set can't be empty".into(),
+        ));
     }
     Ok(values)
 }
@@ -177,12 +187,15 @@ fn validate_key(key: &str) -> Result<(), SelectorError> {
                 && prefix.len() <= 253
                 && prefix.split('.').all(|l| {
                     !l.is_empty()
-                        && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                        && l.bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                         && !l.starts_with('-')
                         && !l.ends_with('-')
                 });
             if !prefix_ok {
-                return Err(SelectorError(format!("invalid label key {key:?}: prefix part must be a DNS subdomain")));
+                return Err(SelectorError(format!(
+                    "invalid label key {key:?}: prefix part must be a DNS subdomain"
+                )));
             }
             name
         }
@@ -209,7 +222,9 @@ fn validate_value(v: &str) -> Result<(), SelectorError> {
 fn is_label_text(s: &str) -> bool {
     let bytes = s.as_bytes();
     s.len() <= 63
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
         && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
 }
@@ -239,7 +254,10 @@ mod tests {
         assert!(!matches("labelKey=labelValue", &[("labelKey", "otherValue")]));
         assert!(matches("skipKey!=skipValue", &[]));
         assert!(!matches("skipKey!=skipValue", &[("skipKey", "skipValue")]));
-        assert!(matches("metrics-server-skip!=true", &[("metrics-server-skip", "false")]));
+        assert!(matches(
+            "metrics-server-skip!=true",
+            &[("metrics-server-skip", "false")]
+        ));
     }
 
     #[test]
@@ -258,12 +276,17 @@ mod tests {
     fn requirements_are_anded() {
         assert!(matches("a=1,b in (2,3),!c", &[("a", "1"), ("b", "3")]));
         assert!(!matches("a=1,b in (2,3),!c", &[("a", "1"), ("b", "3"), ("c", "")]));
-        assert!(matches("app.kubernetes.io/name=web", &[("app.kubernetes.io/name", "web")]));
+        assert!(matches(
+            "app.kubernetes.io/name=web",
+            &[("app.kubernetes.io/name", "web")]
+        ));
     }
 
     #[test]
     fn malformed_selectors_are_errors() {
-        for bad in ["=x", "a=b=c", "a in b", "a in ()", "a,,b", "a=(", "a>x", "-a=b", "a b", "a=b)"] {
+        for bad in [
+            "=x", "a=b=c", "a in b", "a in ()", "a,,b", "a=(", "a>x", "-a=b", "a b", "a=b)",
+        ] {
             assert!(LabelSelector::parse(bad).is_err(), "{bad:?} should not parse");
         }
     }

@@ -7,8 +7,7 @@ use std::net::IpAddr;
 use crate::inventory::NodeInfo;
 
 /// The node address types upstream knows, in its default priority order.
-pub const DEFAULT_ADDRESS_TYPES: [&str; 5] =
-    ["Hostname", "InternalDNS", "InternalIP", "ExternalDNS", "ExternalIP"];
+pub const DEFAULT_ADDRESS_TYPES: [&str; 5] = ["Hostname", "InternalDNS", "InternalIP", "ExternalDNS", "ExternalIP"];
 
 /// Why a node has no kubelet endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,12 +27,7 @@ pub struct AddressResolver {
 }
 
 impl AddressResolver {
-    pub fn new(
-        preferred: Vec<String>,
-        default_port: u16,
-        use_node_status_port: bool,
-        plain_http: bool,
-    ) -> Self {
+    pub fn new(preferred: Vec<String>, default_port: u16, use_node_status_port: bool, plain_http: bool) -> Self {
         AddressResolver {
             preferred,
             default_port,
@@ -53,7 +47,9 @@ impl AddressResolver {
                     .find(|a| &a.address_type == wanted)
                     .map(|a| a.address.as_str())
             })
-            .ok_or_else(|| AddressError::NoMatchingAddress { preferred: self.preferred.clone() })
+            .ok_or_else(|| AddressError::NoMatchingAddress {
+                preferred: self.preferred.clone(),
+            })
     }
 
     pub fn port(&self, node: &NodeInfo) -> u16 {
@@ -86,21 +82,32 @@ mod tests {
             labels: Default::default(),
             addresses: addresses
                 .iter()
-                .map(|(t, a)| NodeAddress { address_type: (*t).into(), address: (*a).into() })
+                .map(|(t, a)| NodeAddress {
+                    address_type: (*t).into(),
+                    address: (*a).into(),
+                })
                 .collect(),
             kubelet_status_port: status_port,
         }
     }
 
     fn resolver(types: &[&str], use_status_port: bool) -> AddressResolver {
-        AddressResolver::new(types.iter().map(|t| (*t).into()).collect(), 10250, use_status_port, false)
+        AddressResolver::new(
+            types.iter().map(|t| (*t).into()).collect(),
+            10250,
+            use_status_port,
+            false,
+        )
     }
 
     #[test]
     fn type_priority_wins_over_list_order() {
         let n = node(&[("InternalIP", "10.0.1.2"), ("Hostname", "node1.somedomain")], 0);
         let defaults = resolver(&DEFAULT_ADDRESS_TYPES, false);
-        assert_eq!(defaults.url(&n).unwrap(), "https://node1.somedomain:10250/metrics/resource");
+        assert_eq!(
+            defaults.url(&n).unwrap(),
+            "https://node1.somedomain:10250/metrics/resource"
+        );
         let manifest = resolver(&["InternalIP", "ExternalIP", "Hostname"], false);
         assert_eq!(manifest.url(&n).unwrap(), "https://10.0.1.2:10250/metrics/resource");
     }
@@ -114,7 +121,10 @@ mod tests {
     #[test]
     fn ipv6_literals_are_bracketed() {
         let n = node(&[("InternalIP", "fd00::1")], 0);
-        assert_eq!(resolver(&["InternalIP"], false).url(&n).unwrap(), "https://[fd00::1]:10250/metrics/resource");
+        assert_eq!(
+            resolver(&["InternalIP"], false).url(&n).unwrap(),
+            "https://[fd00::1]:10250/metrics/resource"
+        );
     }
 
     #[test]
@@ -130,7 +140,10 @@ mod tests {
     fn no_matching_address_names_the_types_as_upstream() {
         let n = node(&[("ExternalIP", "1.2.3.4")], 0);
         let err = resolver(&DEFAULT_ADDRESS_TYPES[..3], false).url(&n).unwrap_err();
-        assert_eq!(err.to_string(), "no address matched types [Hostname InternalDNS InternalIP]");
+        assert_eq!(
+            err.to_string(),
+            "no address matched types [Hostname InternalDNS InternalIP]"
+        );
     }
 
     #[test]

@@ -168,8 +168,8 @@ impl KubeletClient {
         // Upstream strips credentials entirely with --deprecated-kubelet-completely-insecure.
         let authorization = match (&config.bearer_token, plain) {
             (Some(token), false) => {
-                let mut value = HeaderValue::try_from(format!("Bearer {}", token.expose()))
-                    .map_err(|_| BuildError::Token)?;
+                let mut value =
+                    HeaderValue::try_from(format!("Bearer {}", token.expose())).map_err(|_| BuildError::Token)?;
                 value.set_sensitive(true);
                 Some(value)
             }
@@ -190,7 +190,10 @@ impl KubeletClient {
         let mut request = Request::get(uri)
             .header(ACCEPT, "text/plain;version=0.0.4;q=1,*/*;q=0.1")
             .header(ACCEPT_ENCODING, "gzip")
-            .header(USER_AGENT, concat!("metrics-server/v", env!("CARGO_PKG_VERSION"), " metrics-server-rs"))
+            .header(
+                USER_AGENT,
+                concat!("metrics-server/v", env!("CARGO_PKG_VERSION"), " metrics-server-rs"),
+            )
             .body(Empty::new())
             .map_err(|_| FetchError::Url { url: url.to_owned() })?;
         if let Some(auth) = &self.authorization {
@@ -214,7 +217,9 @@ impl KubeletClient {
         let limit = self.max_body_bytes;
         let mut raw = if gzip { Vec::new() } else { std::mem::take(body) };
         while let Some(frame) = incoming.frame().await {
-            let frame = frame.map_err(|e| FetchError::Body { reason: error_chain(&e) })?;
+            let frame = frame.map_err(|e| FetchError::Body {
+                reason: error_chain(&e),
+            })?;
             if let Some(data) = frame.data_ref() {
                 if raw.len() + data.len() > limit {
                     return Err(FetchError::TooLarge { limit });
@@ -250,11 +255,15 @@ fn classify_request_error(error: hyper_util::client::legacy::Error) -> FetchErro
     let mut source: Option<&(dyn std::error::Error + 'static)> = error.source();
     while let Some(cause) = source {
         if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
-            return FetchError::Tls { reason: tls.to_string() };
+            return FetchError::Tls {
+                reason: tls.to_string(),
+            };
         }
         source = cause.source();
     }
-    FetchError::Connect { reason: error_chain(&error) }
+    FetchError::Connect {
+        reason: error_chain(&error),
+    }
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {
@@ -280,7 +289,9 @@ fn tls_config(config: &ClientConfig) -> Result<rustls::ClientConfig, BuildError>
         ServerVerification::CaPem(pem) => {
             let mut roots = rustls::RootCertStore::empty();
             for cert in CertificateDer::pem_slice_iter(pem) {
-                roots.add(cert.map_err(BuildError::CaPem)?).map_err(BuildError::CaCert)?;
+                roots
+                    .add(cert.map_err(BuildError::CaPem)?)
+                    .map_err(BuildError::CaCert)?;
             }
             if roots.is_empty() {
                 return Err(BuildError::EmptyCa);
@@ -296,8 +307,7 @@ fn tls_config(config: &ClientConfig) -> Result<rustls::ClientConfig, BuildError>
             let chain = CertificateDer::pem_slice_iter(chain_pem)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(BuildError::ClientCertPem)?;
-            let key = PrivateKeyDer::from_pem_slice(key_pem.expose().as_bytes())
-                .map_err(BuildError::ClientKeyPem)?;
+            let key = PrivateKeyDer::from_pem_slice(key_pem.expose().as_bytes()).map_err(BuildError::ClientKeyPem)?;
             builder.with_client_auth_cert(chain, key).map_err(BuildError::Tls)
         }
         None => Ok(builder.with_no_client_auth()),
@@ -361,7 +371,10 @@ mod tests {
         enc.write_all(&vec![b'a'; 10_000]).unwrap();
         let compressed = enc.finish().unwrap();
         let mut out = Vec::new();
-        assert!(matches!(gunzip_capped(&compressed, 1_000, &mut out), Err(FetchError::TooLarge { limit: 1_000 })));
+        assert!(matches!(
+            gunzip_capped(&compressed, 1_000, &mut out),
+            Err(FetchError::TooLarge { limit: 1_000 })
+        ));
         out.clear();
         gunzip_capped(&compressed, 10_000, &mut out).unwrap();
         assert_eq!(out.len(), 10_000);

@@ -162,9 +162,7 @@ impl<'a> Accumulator<'a> {
             | Family::ContainerMemory
             | Family::ContainerStart
             | Family::ContainerSwap) => {
-                let (Some(ns), Some(pod), Some(name)) =
-                    (names.namespace, names.pod, names.container)
-                else {
+                let (Some(ns), Some(pod), Some(name)) = (names.namespace, names.pod, names.container) else {
                     return;
                 };
                 let Some(c) = self.container((ns, pod, name)) else {

@@ -9,4 +9,4 @@ pub mod decode;
 pub mod sample;
 
 pub use decode::{decode, DecodeError};
-pub use sample::{ContainerSample, NodeBatch, Point, PodSample, Timestamp};
+pub use sample::{ContainerSample, NodeBatch, PodSample, Point, Timestamp};

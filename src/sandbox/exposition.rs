@@ -109,24 +109,12 @@ pub fn render_resource_metrics(node: &SimNode, timestamp_ms: i64, out: &mut Vec<
     out.extend_from_slice(POD_CPU.as_bytes());
     for pod in pods() {
         let cpu = pod.iter().map(|c| c.cpu_seconds).fold(0.0, |a, b| a + b);
-        pod_line(
-            out,
-            "pod_cpu_usage_seconds_total",
-            pod,
-            Value::Float(cpu),
-            ts,
-        );
+        pod_line(out, "pod_cpu_usage_seconds_total", pod, Value::Float(cpu), ts);
     }
     out.extend_from_slice(POD_MEMORY.as_bytes());
     for pod in pods() {
         let memory = pod.iter().map(|c| c.memory_bytes).fold(0.0, |a, b| a + b);
-        pod_line(
-            out,
-            "pod_memory_working_set_bytes",
-            pod,
-            Value::Float(memory),
-            ts,
-        );
+        pod_line(out, "pod_memory_working_set_bytes", pod, Value::Float(memory), ts);
     }
     out.extend_from_slice(POD_SWAP.as_bytes());
     for pod in pods() {
@@ -142,13 +130,7 @@ enum Value {
     Zero,
 }
 
-fn container_line(
-    out: &mut Vec<u8>,
-    name: &str,
-    c: &SimContainer,
-    value: Value,
-    ts: Option<&[u8]>,
-) {
+fn container_line(out: &mut Vec<u8>, name: &str, c: &SimContainer, value: Value, ts: Option<&[u8]>) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b"{container=\"");
     label_value(out, &c.container);

@@ -76,7 +76,9 @@ impl Seeded {
     }
     fn suffix(&mut self, len: usize) -> String {
         const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-        (0..len).map(|_| ALPHABET[(self.next() % ALPHABET.len() as u64) as usize] as char).collect()
+        (0..len)
+            .map(|_| ALPHABET[(self.next() % ALPHABET.len() as u64) as usize] as char)
+            .collect()
     }
 }
 
@@ -110,16 +112,28 @@ impl Fleet {
                         let mut labels = Labels::new();
                         labels.insert("app".into(), app.into());
                         labels.insert("tier".into(), rng.pick(&["frontend", "backend"]).into());
-                        let containers =
-                            containers.iter().map(|c| ((*c).to_owned(), workload(&mut rng, 0.15, 96.0))).collect();
-                        SimPod { namespace: namespace.into(), name, labels, containers }
+                        let containers = containers
+                            .iter()
+                            .map(|c| ((*c).to_owned(), workload(&mut rng, 0.15, 96.0)))
+                            .collect();
+                        SimPod {
+                            namespace: namespace.into(),
+                            name,
+                            labels,
+                            containers,
+                        }
                     })
                     .collect();
                 let mut labels = Labels::new();
                 labels.insert("kubernetes.io/hostname".into(), name.clone());
                 labels.insert("kubernetes.io/os".into(), "linux".into());
                 let system = workload(&mut rng, 0.2, 900.0);
-                SimulatedNode { name, labels, pods, system }
+                SimulatedNode {
+                    name,
+                    labels,
+                    pods,
+                    system,
+                }
             })
             .collect();
         Fleet { epoch_seconds, nodes }
@@ -160,8 +174,14 @@ impl Fleet {
                 name: n.name.clone(),
                 labels: n.labels.clone(),
                 addresses: vec![
-                    NodeAddress { address_type: "InternalIP".into(), address: "127.0.0.1".into() },
-                    NodeAddress { address_type: "Hostname".into(), address: n.name.clone() },
+                    NodeAddress {
+                        address_type: "InternalIP".into(),
+                        address: "127.0.0.1".into(),
+                    },
+                    NodeAddress {
+                        address_type: "Hostname".into(),
+                        address: n.name.clone(),
+                    },
                 ],
                 kubelet_status_port: *port,
             })
@@ -188,7 +208,13 @@ mod tests {
 
     #[test]
     fn counters_only_move_forward_and_rates_stay_near_the_base() {
-        let w = Workload { base_cores: 0.5, swing: 0.8, period_seconds: 120.0, phase: 1.0, memory_bytes: 1e8 };
+        let w = Workload {
+            base_cores: 0.5,
+            swing: 0.8,
+            period_seconds: 120.0,
+            phase: 1.0,
+            memory_bytes: 1e8,
+        };
         let mut last = w.cpu_seconds(0.0);
         assert_eq!(last, 0.0);
         for step in 1..=600 {
@@ -206,12 +232,19 @@ mod tests {
     fn the_same_seed_builds_the_same_fleet() {
         let a = Fleet::generate(3, 4, 7, 1.7e9);
         let b = Fleet::generate(3, 4, 7, 1.7e9);
-        let names = |f: &Fleet| f.nodes.iter().flat_map(|n| n.pods.iter().map(|p| p.name.clone())).collect::<Vec<_>>();
+        let names = |f: &Fleet| {
+            f.nodes
+                .iter()
+                .flat_map(|n| n.pods.iter().map(|p| p.name.clone()))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(names(&a), names(&b));
         assert_eq!(names(&a).len(), 12);
         let sample = a.sample(&a.nodes[0], 1.7e9 + 60.0);
-        assert!(sample.containers.windows(2).all(|w| (&w[0].namespace, &w[0].pod, &w[0].container)
-            <= (&w[1].namespace, &w[1].pod, &w[1].container)));
+        assert!(sample
+            .containers
+            .windows(2)
+            .all(|w| (&w[0].namespace, &w[0].pod, &w[0].container) <= (&w[1].namespace, &w[1].pod, &w[1].container)));
         assert!(sample.cpu_seconds > sample.containers.iter().map(|c| c.cpu_seconds).sum::<f64>());
     }
 }

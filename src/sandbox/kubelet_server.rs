@@ -28,7 +28,9 @@ pub type Responder = Arc<dyn Fn(&str, Option<&str>) -> KubeletReply + Send + Syn
 /// kubelet's Prometheus handler does.
 pub async fn serve(listener: TcpListener, tls: TlsAcceptor, respond: Responder) {
     loop {
-        let Ok((tcp, _)) = listener.accept().await else { continue };
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
         let tls = tls.clone();
         let respond = respond.clone();
         tokio::spawn(async move {
@@ -45,7 +47,10 @@ pub async fn serve(listener: TcpListener, tls: TlsAcceptor, respond: Responder) 
 }
 
 fn reply(req: &Request<hyper::body::Incoming>, respond: &Responder) -> Response<Full<Bytes>> {
-    let auth = req.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let auth = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let KubeletReply { status, body } = respond(req.uri().path(), auth);
     let gzip = req
         .headers()
@@ -54,14 +59,17 @@ fn reply(req: &Request<hyper::body::Incoming>, respond: &Responder) -> Response<
         .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
     let body = if gzip {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         match encoder.write_all(&body).and_then(|()| encoder.finish()) {
             Ok(compressed) => {
-                response.headers_mut().insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                response
+                    .headers_mut()
+                    .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
                 compressed
             }
             Err(_) => body,

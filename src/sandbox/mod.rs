@@ -59,7 +59,10 @@ impl Drop for Sandbox {
 impl Sandbox {
     /// Starts `nodes` simulated kubelets with `pods_per_node` pods each.
     pub async fn start(nodes: usize, pods_per_node: usize) -> Result<Sandbox, SandboxError> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
         // Counters start an hour back, as on a cluster that has been up a while.
         let fleet = Arc::new(Fleet::generate(nodes, pods_per_node, 0x5eed, now - 3600.0));
         let ca = pki::TestCa::new("metrics-server-rs sandbox kubelet CA")?;
@@ -77,7 +80,13 @@ impl Sandbox {
         }
         let (node_infos, pod_infos) = fleet.inventory(&ports);
         let inventory = Arc::new(FixedInventory::new(Snapshot::from_parts(node_infos, pod_infos)));
-        Ok(Sandbox { fleet, inventory, kubelet_ca_pem: ca.cert_pem(), kubelet_token: token, kubelets })
+        Ok(Sandbox {
+            fleet,
+            inventory,
+            kubelet_ca_pem: ca.cert_pem(),
+            kubelet_token: token,
+            kubelets,
+        })
     }
 }
 
@@ -95,15 +104,24 @@ pub fn kubelet_tls(cert_pem: &str, key_pem: &str) -> Result<TlsAcceptor, Sandbox
 fn simulated_kubelet(fleet: Arc<Fleet>, index: usize, expected_auth: String) -> Responder {
     Arc::new(move |path, auth| {
         if path != "/metrics/resource" {
-            return KubeletReply { status: StatusCode::NOT_FOUND, body: b"404 page not found\n".to_vec() };
+            return KubeletReply {
+                status: StatusCode::NOT_FOUND,
+                body: b"404 page not found\n".to_vec(),
+            };
         }
         if auth != Some(expected_auth.as_str()) {
-            return KubeletReply { status: StatusCode::UNAUTHORIZED, body: b"Unauthorized".to_vec() };
+            return KubeletReply {
+                status: StatusCode::UNAUTHORIZED,
+                body: b"Unauthorized".to_vec(),
+            };
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let sample = fleet.sample(&fleet.nodes[index], now.as_secs_f64());
         let mut body = Vec::with_capacity(16 * 1024);
         exposition::render_resource_metrics(&sample, now.as_millis() as i64, &mut body);
-        KubeletReply { status: StatusCode::OK, body }
+        KubeletReply {
+            status: StatusCode::OK,
+            body,
+        }
     })
 }

@@ -96,17 +96,16 @@ impl Scraper {
         }
     }
 
-    /// Runs cycles until the task is dropped. The first cycle scrapes every node at once (so the
-    /// server becomes ready as early as possible); later cycles spread nodes over the period.
+    /// Runs cycles until the task is dropped. The first two cycles scrape every node at once, so
+    /// every node has the two points a rate needs one period after start (readiness as early as
+    /// upstream, for the whole fleet at once); later cycles spread nodes over the period.
     pub async fn run(self: Arc<Self>) {
         let mut ticker = tokio::time::interval(self.config.resolution);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
         let spread = schedule::spread_window(self.config.resolution, self.config.request_timeout);
-        let mut first = true;
-        loop {
+        for cycle in 0u64.. {
             ticker.tick().await;
-            let spread = if first { Duration::ZERO } else { spread };
-            first = false;
+            let spread = if cycle < 2 { Duration::ZERO } else { spread };
             self.clone().run_cycle(spread).await;
         }
     }
@@ -123,13 +122,20 @@ impl Scraper {
             .cloned()
             .collect();
         // Nodes that left (or fell out of the selector) leave the store and telemetry now.
-        let keep = |name: &str| snapshot.nodes.get(name).is_some_and(|n| self.config.node_selector.matches(&n.labels));
+        let keep = |name: &str| {
+            snapshot
+                .nodes
+                .get(name)
+                .is_some_and(|n| self.config.node_selector.matches(&n.labels))
+        };
         self.store.retain_nodes(keep);
         self.telemetry.retain_nodes(keep);
         self.status.retain_nodes(keep);
 
-        let mut order: Vec<(Duration, Arc<NodeInfo>)> =
-            selected.into_iter().map(|n| (schedule::offset(&n.name, spread), n)).collect();
+        let mut order: Vec<(Duration, Arc<NodeInfo>)> = selected
+            .into_iter()
+            .map(|n| (schedule::offset(&n.name, spread), n))
+            .collect();
         order.sort_by_key(|(offset, _)| *offset);
         let mut scrapes = JoinSet::new();
         for (offset, node) in order {
@@ -160,10 +166,13 @@ impl Scraper {
         self.return_buffer(body);
         let address = url.as_deref().ok();
         let failure = outcome.as_ref().err().map(ScrapeError::reason_label);
-        self.telemetry.kubelet_request(&node.name, started.elapsed(), failure, SystemTime::now());
+        self.telemetry
+            .kubelet_request(&node.name, started.elapsed(), failure, SystemTime::now());
         match outcome {
             Ok(()) => {
-                if self.status.success(&node.name, address.unwrap_or_default(), SystemTime::now())
+                if self
+                    .status
+                    .success(&node.name, address.unwrap_or_default(), SystemTime::now())
                     == Transition::Recovered
                 {
                     tracing::info!(node = %node.name, "Scraping node recovered");
@@ -174,7 +183,11 @@ impl Scraper {
                 let transition = self.status.failure(&node.name, address, reason, error.to_string());
                 if transition == Transition::NewFailure {
                     let timeout = matches!(error, ScrapeError::Fetch(FetchError::Timeout(_)));
-                    let what = if timeout { "Failed to scrape node, timeout to access kubelet" } else { "Failed to scrape node" };
+                    let what = if timeout {
+                        "Failed to scrape node, timeout to access kubelet"
+                    } else {
+                        "Failed to scrape node"
+                    };
                     tracing::warn!(node = %node.name, address = address.unwrap_or(""), reason, error = %error, "{what}");
                 } else {
                     tracing::debug!(node = %node.name, reason, error = %error, "Failed to scrape node (still)");
@@ -193,7 +206,11 @@ impl Scraper {
     }
 
     fn take_buffer(&self) -> Vec<u8> {
-        self.buffers.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default()
+        self.buffers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_default()
     }
 
     fn return_buffer(&self, mut buffer: Vec<u8>) {

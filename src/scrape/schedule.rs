@@ -43,7 +43,10 @@ pub struct TickClock {
 
 impl Default for TickClock {
     fn default() -> Self {
-        TickClock { origin: Instant::now(), last_tick: AtomicU64::new(0) }
+        TickClock {
+            origin: Instant::now(),
+            last_tick: AtomicU64::new(0),
+        }
     }
 }
 

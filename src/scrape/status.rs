@@ -35,8 +35,11 @@ impl ScrapeStatus {
     pub fn success(&self, node: &str, address: &str, at: SystemTime) -> Transition {
         let mut nodes = self.lock();
         let state = entry(&mut nodes, node);
-        let transition =
-            if state.consecutive_failures > 0 { Transition::Recovered } else { Transition::Unchanged };
+        let transition = if state.consecutive_failures > 0 {
+            Transition::Recovered
+        } else {
+            Transition::Unchanged
+        };
         if state.address.as_deref() != Some(address) {
             state.address = Some(address.to_owned());
         }
@@ -50,8 +53,11 @@ impl ScrapeStatus {
         let mut nodes = self.lock();
         let state = entry(&mut nodes, node);
         let same_reason = state.last_error.as_ref().is_some_and(|(r, _)| *r == reason);
-        let transition =
-            if state.consecutive_failures > 0 && same_reason { Transition::Unchanged } else { Transition::NewFailure };
+        let transition = if state.consecutive_failures > 0 && same_reason {
+            Transition::Unchanged
+        } else {
+            Transition::NewFailure
+        };
         state.address = address.map(str::to_owned);
         state.last_error = Some((reason, message));
         state.consecutive_failures = state.consecutive_failures.saturating_add(1);
@@ -69,7 +75,10 @@ impl ScrapeStatus {
     /// Nodes whose latest scrape failed, and nodes scraped at least once.
     pub fn counts(&self) -> (usize, usize) {
         let nodes = self.lock();
-        (nodes.values().filter(|s| s.consecutive_failures > 0).count(), nodes.len())
+        (
+            nodes.values().filter(|s| s.consecutive_failures > 0).count(),
+            nodes.len(),
+        )
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, NodeScrapeState>> {
@@ -81,7 +90,12 @@ fn entry<'m>(nodes: &'m mut HashMap<String, NodeScrapeState>, node: &str) -> &'m
     if !nodes.contains_key(node) {
         nodes.insert(
             node.to_owned(),
-            NodeScrapeState { address: None, last_success: None, last_error: None, consecutive_failures: 0 },
+            NodeScrapeState {
+                address: None,
+                last_success: None,
+                last_error: None,
+                consecutive_failures: 0,
+            },
         );
     }
     // Present: inserted just above when missing.
@@ -95,7 +109,10 @@ mod tests {
     #[test]
     fn a_failure_is_reported_once_per_change_of_state() {
         let s = ScrapeStatus::default();
-        assert_eq!(s.failure("n", Some("a"), "timeout", "t1".into()), Transition::NewFailure);
+        assert_eq!(
+            s.failure("n", Some("a"), "timeout", "t1".into()),
+            Transition::NewFailure
+        );
         assert_eq!(s.failure("n", Some("a"), "timeout", "t2".into()), Transition::Unchanged);
         assert_eq!(s.failure("n", Some("a"), "tls", "x".into()), Transition::NewFailure);
         assert_eq!(s.get("n").unwrap().consecutive_failures, 3);

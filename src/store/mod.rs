@@ -114,13 +114,7 @@ impl Store {
         let mut base = self.held(node);
         loop {
             let old = base.as_ref().map(|(_, state)| &**state);
-            let next = Arc::new(NodeState::advance(
-                node,
-                old,
-                batch,
-                scraped_at,
-                self.resolution,
-            ));
+            let next = Arc::new(NodeState::advance(node, old, batch, scraped_at, self.resolution));
             let key = base
                 .as_ref()
                 .map_or_else(|| Arc::from(node), |(key, _)| Arc::clone(key));
@@ -128,10 +122,7 @@ impl Store {
             // state is freed when `base` drops, after the shard lock is released.
             match self.nodes.entry(key) {
                 Entry::Occupied(mut current) => {
-                    if base
-                        .as_ref()
-                        .is_some_and(|(_, s)| Arc::ptr_eq(s, current.get()))
-                    {
+                    if base.as_ref().is_some_and(|(_, s)| Arc::ptr_eq(s, current.get())) {
                         current.insert(next);
                         return;
                     }
@@ -168,24 +159,13 @@ impl Store {
     }
 
     /// The pod's usage, if it was in the node's last batch, has usage, and is fresh at `now`.
-    pub fn pod_usage(
-        &self,
-        node: &str,
-        namespace: &str,
-        pod: &str,
-        now: Instant,
-    ) -> Option<Arc<PodUsage>> {
+    pub fn pod_usage(&self, node: &str, namespace: &str, pod: &str, now: Instant) -> Option<Arc<PodUsage>> {
         self.fresh(node, now)?.pod(namespace, pod)?.usage.clone()
     }
 
     /// Calls `f` for every servable pod on `node` (namespace, pod, usage) — for LIST paths.
     /// Pods come in (namespace, name) order; no lock is held while `f` runs.
-    pub fn for_each_pod(
-        &self,
-        node: &str,
-        now: Instant,
-        mut f: impl FnMut(&str, &str, &Arc<PodUsage>),
-    ) {
+    pub fn for_each_pod(&self, node: &str, now: Instant, mut f: impl FnMut(&str, &str, &Arc<PodUsage>)) {
         let Some(state) = self.fresh(node, now) else {
             return;
         };
@@ -221,13 +201,11 @@ impl Store {
     /// of nodes and containers that have a prev point. Counts what is held, stale or not,
     /// until the node is forgotten.
     pub fn points(&self) -> StoredPoints {
-        self.nodes
-            .iter()
-            .fold(StoredPoints::default(), |mut points, entry| {
-                points.nodes += usize::from(entry.node_has_prev());
-                points.containers += entry.containers_with_prev;
-                points
-            })
+        self.nodes.iter().fold(StoredPoints::default(), |mut points, entry| {
+            points.nodes += usize::from(entry.node_has_prev());
+            points.containers += entry.containers_with_prev;
+            points
+        })
     }
 
     fn held(&self, node: &str) -> Option<(Arc<str>, Arc<NodeState>)> {

@@ -136,11 +136,7 @@ fn advance_containers(
             let held = seek(old, &mut cursor, |c| (*c.name).cmp(&*sample.container));
             ContainerState {
                 name: held.map_or_else(|| Arc::from(&*sample.container), |c| Arc::clone(&c.name)),
-                window: Window::advance_container(
-                    held.map(|c| &c.window),
-                    sample.point,
-                    resolution,
-                ),
+                window: Window::advance_container(held.map(|c| &c.window), sample.point, resolution),
             }
         })
         .collect()
@@ -153,12 +149,7 @@ fn advance_containers(
 /// with no containers, a null timestamp and a `0s` window, which an HPA reads as zero usage.
 /// The pod's timestamp and window are those of the container with the earliest last
 /// timestamp; among ties the first by name wins.
-fn pod_usage(
-    node: &str,
-    namespace: &str,
-    pod: &str,
-    containers: &[ContainerState],
-) -> Option<Arc<PodUsage>> {
+fn pod_usage(node: &str, namespace: &str, pod: &str, containers: &[ContainerState]) -> Option<Arc<PodUsage>> {
     let mut served = Vec::with_capacity(containers.len());
     let mut earliest: Option<NodeUsage> = None;
     for c in containers {
@@ -213,11 +204,7 @@ fn key<'s>(s: &'s ContainerSample<'_>) -> (&'s str, &'s str, &'s str) {
 
 /// Moves `cursor` past every item of sorted `items` ordered before the sought key (`order`
 /// compares an item with it) and returns the item equal to it, if any.
-fn seek<'t, T>(
-    items: &'t [T],
-    cursor: &mut usize,
-    order: impl Fn(&T) -> Ordering,
-) -> Option<&'t T> {
+fn seek<'t, T>(items: &'t [T], cursor: &mut usize, order: impl Fn(&T) -> Ordering) -> Option<&'t T> {
     while let Some(item) = items.get(*cursor) {
         match order(item) {
             Ordering::Less => *cursor += 1,

@@ -49,11 +49,7 @@ impl Window {
     ///
     /// Unlike upstream, a container that has no old prev never inherits a zero point, so no
     /// ~292-year window can arise (§2.3 [Q]).
-    pub(super) fn advance_container(
-        old: Option<&Window>,
-        new: Point,
-        resolution: Duration,
-    ) -> Window {
+    pub(super) fn advance_container(old: Option<&Window>, new: Point, resolution: Duration) -> Window {
         let prev = fresh_start_point(new, resolution).or_else(|| {
             old.filter(|w| new.start_time < w.last.timestamp)
                 .and_then(|w| w.prev_for(new))

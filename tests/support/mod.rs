@@ -1,6 +1,15 @@
 //! Shared helpers for integration tests: fake kubelets over real TLS, the real server on
 //! 127.0.0.1:0 with its own certificate, an HTTPS client, and `kubectl` as a real client.
-#![allow(dead_code, unreachable_pub, reason = "each test binary uses a different part of the helpers")]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "each test binary uses a different part of the helpers"
+)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers outside #[test] fns: a failed step should fail the test loudly"
+)]
 
 use std::path::Path;
 use std::process::Command;
@@ -12,16 +21,16 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use metrics_server_rs::app::{App, AppConfig, ServingConfig};
 use metrics_server_rs::apiserver::TlsVersion;
+use metrics_server_rs::app::{App, AppConfig, ServingConfig};
 use metrics_server_rs::inventory::fixed::FixedInventory;
 use metrics_server_rs::inventory::selector::LabelSelector;
 use metrics_server_rs::inventory::{Labels, NodeAddress, NodeInfo, PodInfo, Snapshot};
 use metrics_server_rs::kubelet::address::AddressResolver;
 use metrics_server_rs::kubelet::client::{ClientConfig, Secret, ServerVerification};
 use metrics_server_rs::sandbox::kubelet_server::{self, KubeletReply, Responder};
-use metrics_server_rs::sandbox::pki::TestCa;
 use metrics_server_rs::sandbox::kubelet_tls;
+use metrics_server_rs::sandbox::pki::TestCa;
 use metrics_server_rs::scrape::Scraper;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
@@ -33,7 +42,9 @@ pub const TOKEN: &str = "test-kubelet-token";
 
 /// A kubelet body from `../shared/fixtures/kubelet/`, byte for byte.
 pub fn fixture(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/kubelet").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/kubelet")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
@@ -56,7 +67,10 @@ impl FakeKubelet {
             node_labels: Labels::new(),
             replies: bodies
                 .iter()
-                .map(|b| KubeletReply { status: StatusCode::OK, body: b.as_bytes().to_vec() })
+                .map(|b| KubeletReply {
+                    status: StatusCode::OK,
+                    body: b.as_bytes().to_vec(),
+                })
                 .collect(),
         }
     }
@@ -65,7 +79,10 @@ impl FakeKubelet {
         FakeKubelet {
             node: node.to_owned(),
             node_labels: Labels::new(),
-            replies: vec![KubeletReply { status, body: body.as_bytes().to_vec() }],
+            replies: vec![KubeletReply {
+                status,
+                body: body.as_bytes().to_vec(),
+            }],
         }
     }
 
@@ -117,7 +134,10 @@ impl TestCluster {
             let expected = format!("Bearer {TOKEN}");
             let respond: Responder = Arc::new(move |path, auth| {
                 if path != "/metrics/resource" || auth != Some(expected.as_str()) {
-                    return KubeletReply { status: StatusCode::UNAUTHORIZED, body: b"Unauthorized".to_vec() };
+                    return KubeletReply {
+                        status: StatusCode::UNAUTHORIZED,
+                        body: b"Unauthorized".to_vec(),
+                    };
                 }
                 let n = count.fetch_add(1, Ordering::SeqCst);
                 replies[n.min(replies.len() - 1)].clone()
@@ -126,7 +146,10 @@ impl TestCluster {
             nodes.push(NodeInfo {
                 name: kubelet.node.clone(),
                 labels: kubelet.node_labels.clone(),
-                addresses: vec![NodeAddress { address_type: "InternalIP".into(), address: "127.0.0.1".into() }],
+                addresses: vec![NodeAddress {
+                    address_type: "InternalIP".into(),
+                    address: "127.0.0.1".into(),
+                }],
                 kubelet_status_port: port,
             });
         }
@@ -184,16 +207,36 @@ impl TestCluster {
     }
 
     pub async fn get(&self, path: &str) -> Reply {
-        https_request(self.address, &self.cert_dir.path().join("apiserver.crt"), Method::GET, path, None).await
+        https_request(
+            self.address,
+            &self.cert_dir.path().join("apiserver.crt"),
+            Method::GET,
+            path,
+            None,
+        )
+        .await
     }
 
     pub async fn get_accept(&self, path: &str, accept: &str) -> Reply {
-        https_request(self.address, &self.cert_dir.path().join("apiserver.crt"), Method::GET, path, Some(accept))
-            .await
+        https_request(
+            self.address,
+            &self.cert_dir.path().join("apiserver.crt"),
+            Method::GET,
+            path,
+            Some(accept),
+        )
+        .await
     }
 
     pub async fn request(&self, method: Method, path: &str) -> Reply {
-        https_request(self.address, &self.cert_dir.path().join("apiserver.crt"), method, path, None).await
+        https_request(
+            self.address,
+            &self.cert_dir.path().join("apiserver.crt"),
+            method,
+            path,
+            None,
+        )
+        .await
     }
 
     /// Stops the server gracefully and waits for it.
@@ -202,7 +245,11 @@ impl TestCluster {
             let _ = tx.send(());
         }
         if let Some(server) = self.server.take() {
-            tokio::time::timeout(Duration::from_secs(30), server).await.unwrap().unwrap().unwrap();
+            tokio::time::timeout(Duration::from_secs(30), server)
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
         }
     }
 }
@@ -246,27 +293,43 @@ pub async fn https_request(
         .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = TcpStream::connect(address).await.unwrap();
-    let tls = connector.connect(ServerName::try_from("localhost").unwrap(), tcp).await.unwrap();
+    let tls = connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.unwrap();
     tokio::spawn(connection);
     let mut request = Request::builder().method(method).uri(path).header("host", "localhost");
     if let Some(accept) = accept {
         request = request.header("accept", accept);
     }
-    let response = sender.send_request(request.body(Empty::<Bytes>::new()).unwrap()).await.unwrap();
+    let response = sender
+        .send_request(request.body(Empty::<Bytes>::new()).unwrap())
+        .await
+        .unwrap();
     let status = response.status();
-    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
     let body = response.into_body().collect().await.unwrap().to_bytes();
-    Reply { status, content_type, body: String::from_utf8(body.to_vec()).unwrap() }
+    Reply {
+        status,
+        content_type,
+        body: String::from_utf8(body.to_vec()).unwrap(),
+    }
 }
 
 /// Runs the real `kubectl` against `server`, with no kubeconfig and a private cache.
+/// `KUBECONFIG` points at a file that does not exist, so no user configuration leaks in.
 pub fn kubectl(server: &str, cache_dir: &Path, args: &[&str]) -> std::process::Output {
     Command::new("kubectl")
-        .env("KUBECONFIG", "/dev/null")
+        .env("KUBECONFIG", cache_dir.join("no-kubeconfig"))
         .env("HOME", cache_dir)
         .arg(format!("--server={server}"))
         .arg("--insecure-skip-tls-verify")
+        // Without credentials kubectl prompts for a username; the server ignores the token.
+        .arg("--token=test")
         .arg(format!("--cache-dir={}", cache_dir.display()))
         .args(args)
         .output()
@@ -293,7 +356,10 @@ pub fn mask_creation_timestamps(json: &str) -> String {
         let after = &rest[i + key.len()..];
         let end = after.find('"').unwrap();
         let value = &after[..end];
-        assert!(value.len() == 20 && value.ends_with('Z') && value.as_bytes()[10] == b'T', "bad time {value}");
+        assert!(
+            value.len() == 20 && value.ends_with('Z') && value.as_bytes()[10] == b'T',
+            "bad time {value}"
+        );
         out.push_str("<now>");
         rest = &after[end..];
     }

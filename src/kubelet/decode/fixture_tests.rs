@@ -87,9 +87,7 @@ fn names_borrow_from_the_body() {
 
 #[test]
 fn samples_without_timestamp_take_the_default_time() {
-    let batch = decoded(fixture!(
-        "decode_test-02-without-timestamp-uses-defaulttime.txt"
-    ));
+    let batch = decoded(fixture!("decode_test-02-without-timestamp-uses-defaulttime.txt"));
     let want = NodeBatch {
         node: Some(node1(DEFAULT_TIME)),
         containers: vec![coredns(DEFAULT_TIME)],
@@ -169,18 +167,14 @@ fn node_without_memory_is_dropped() {
 #[test]
 fn node_with_zero_memory_is_dropped() {
     assert_eq!(
-        decoded(fixture!(
-            "decode_test-12-empty-node-memory-drops-metric.txt"
-        )),
+        decoded(fixture!("decode_test-12-empty-node-memory-drops-metric.txt")),
         NodeBatch::default()
     );
 }
 
 #[test]
 fn negative_timestamp_fails_the_whole_node() {
-    let err = error(fixture!(
-        "decode_test-13-containing-an-incorrect-timestamp.txt"
-    ));
+    let err = error(fixture!("decode_test-13-containing-an-incorrect-timestamp.txt"));
     assert_eq!(
         err,
         DecodeError {
@@ -188,10 +182,7 @@ fn negative_timestamp_fails_the_whole_node() {
             kind: SyntaxError::NegativeTimestamp
         }
     );
-    assert_eq!(
-        err.to_string(),
-        "failed parsing metrics: line 4: negative timestamp"
-    );
+    assert_eq!(err.to_string(), "failed parsing metrics: line 4: negative timestamp");
 }
 
 #[test]
@@ -240,12 +231,7 @@ fn newer_kubelet_series_decode_swap_and_pod_sums() {
         ..c
     };
     let want = vec![
-        with_swap(container(
-            "default",
-            "web-1",
-            "app",
-            point(750_000_000, 104_857_600),
-        )),
+        with_swap(container("default", "web-1", "app", point(750_000_000, 104_857_600))),
         with_swap(container(
             "default",
             "web-1",
@@ -270,12 +256,7 @@ fn newer_kubelet_series_decode_swap_and_pod_sums() {
     };
     let want = vec![
         pod("default", "web-1", 780_000_000, 125_829_120),
-        pod(
-            "kube-system",
-            "coredns-7db6d8ff4d-xk2p9",
-            9_000_000,
-            13_447_168,
-        ),
+        pod("kube-system", "coredns-7db6d8ff4d-xk2p9", 9_000_000, 13_447_168),
     ];
     assert_eq!(batch.pods, want);
 }

@@ -13,11 +13,7 @@ pub(super) fn parse_float(token: &[u8]) -> Result<f64, SyntaxError> {
         _ => (false, token),
     };
     if unsigned.eq_ignore_ascii_case(b"inf") || unsigned.eq_ignore_ascii_case(b"infinity") {
-        return Ok(if negative {
-            f64::NEG_INFINITY
-        } else {
-            f64::INFINITY
-        });
+        return Ok(if negative { f64::NEG_INFINITY } else { f64::INFINITY });
     }
     if token.eq_ignore_ascii_case(b"nan") {
         return Ok(f64::NAN);
@@ -47,8 +43,8 @@ enum Decimal {
 /// operation (Clinger's fast path); other valid texts go to the standard library.
 fn decimal(text: &[u8]) -> Decimal {
     const POW10: [f64; 23] = [
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
+        1e20, 1e21, 1e22,
     ];
     let mut mantissa: u64 = 0;
     let mut exact = true;
@@ -93,9 +89,7 @@ fn decimal(text: &[u8]) -> Decimal {
         let start = i;
         let mut exponent: i64 = 0;
         while let Some(&b @ b'0'..=b'9') = text.get(i) {
-            exponent = exponent
-                .saturating_mul(10)
-                .saturating_add(i64::from(b - b'0'));
+            exponent = exponent.saturating_mul(10).saturating_add(i64::from(b - b'0'));
             i += 1;
         }
         if i == start {
@@ -110,10 +104,7 @@ fn decimal(text: &[u8]) -> Decimal {
         return Decimal::NeedsFullParse;
     }
     let m = mantissa as f64;
-    match usize::try_from(scale.unsigned_abs())
-        .ok()
-        .and_then(|e| POW10.get(e))
-    {
+    match usize::try_from(scale.unsigned_abs()).ok().and_then(|e| POW10.get(e)) {
         Some(&p) if scale >= 0 => Decimal::Exact(m * p),
         Some(&p) => Decimal::Exact(m / p),
         None if mantissa == 0 => Decimal::Exact(0.0),
@@ -127,10 +118,7 @@ pub(super) fn parse_timestamp(token: &[u8]) -> Result<i64, SyntaxError> {
         return Err(SyntaxError::NegativeTimestamp);
     }
     token.iter().try_fold(0i64, |acc, &b| {
-        let digit = b
-            .checked_sub(b'0')
-            .filter(|d| *d <= 9)
-            .ok_or(SyntaxError::Timestamp)?;
+        let digit = b.checked_sub(b'0').filter(|d| *d <= 9).ok_or(SyntaxError::Timestamp)?;
         acc.checked_mul(10)
             .and_then(|acc| acc.checked_add(i64::from(digit)))
             .ok_or(SyntaxError::Timestamp)
@@ -159,10 +147,7 @@ mod tests {
             ("5.", 5.0),
             ("0.009000000000000001", 0.009000000000000001),
             ("1795341292.2380102", 1795341292.2380102),
-            (
-                "123456789012345678901234567890",
-                123456789012345678901234567890.0,
-            ),
+            ("123456789012345678901234567890", 123456789012345678901234567890.0),
             ("1e-400", 0.0),
             ("0e999", 0.0),
         ] {
@@ -205,10 +190,7 @@ mod tests {
         assert_eq!(parse_timestamp(b"-1"), Err(SyntaxError::NegativeTimestamp));
         assert_eq!(parse_timestamp(b"+1"), Err(SyntaxError::Timestamp));
         assert_eq!(parse_timestamp(b"1.5"), Err(SyntaxError::Timestamp));
-        assert_eq!(
-            parse_timestamp(b"9223372036854775808"),
-            Err(SyntaxError::Timestamp)
-        );
+        assert_eq!(parse_timestamp(b"9223372036854775808"), Err(SyntaxError::Timestamp));
     }
 
     #[test]

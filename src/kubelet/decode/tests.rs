@@ -106,11 +106,7 @@ fn container_with_only_a_start_time_drops_its_pod_but_swap_alone_does_not() {
          {MEM}{{namespace=\"n\",pod=\"q\",container=\"a\"}} 1\n\
          container_start_time_seconds{{namespace=\"n\",pod=\"q\",container=\"init\"}} 1\n"
     );
-    let pods: Vec<_> = decoded(body.as_bytes())
-        .containers
-        .into_iter()
-        .map(|c| c.pod)
-        .collect();
+    let pods: Vec<_> = decoded(body.as_bytes()).containers.into_iter().map(|c| c.pod).collect();
     assert_eq!(pods, ["p"]);
 }
 
@@ -139,19 +135,10 @@ fn malformed_lines_fail_the_body_and_name_the_line() {
             SyntaxError::MissingValue,
         ),
         ("node_cpu_usage_seconds_total", SyntaxError::MissingValue),
-        (
-            "node_cpu_usage_seconds_total 1 1000 x",
-            SyntaxError::TrailingText,
-        ),
-        (
-            "node_cpu_usage_seconds_total 1 10.5",
-            SyntaxError::Timestamp,
-        ),
+        ("node_cpu_usage_seconds_total 1 1000 x", SyntaxError::TrailingText),
+        ("node_cpu_usage_seconds_total 1 10.5", SyntaxError::Timestamp),
         ("node_cpu_usage_seconds_total one", SyntaxError::Value),
-        (
-            "node_cpu_usage_seconds_total 1e999",
-            SyntaxError::ValueOutOfRange,
-        ),
+        ("node_cpu_usage_seconds_total 1e999", SyntaxError::ValueOutOfRange),
         ("x{a=b} 1", SyntaxError::LabelSyntax),
         ("x{a=\"b\",,} 1", SyntaxError::LabelName),
         ("x{1a=\"b\"} 1", SyntaxError::LabelName),
@@ -161,11 +148,7 @@ fn malformed_lines_fail_the_body_and_name_the_line() {
         ("{a=\"b\"} 1", SyntaxError::MetricName),
     ] {
         let body = format!("\nnode_memory_working_set_bytes 1\n{line}\n");
-        assert_eq!(
-            error(body.as_bytes()),
-            DecodeError { line: 3, kind },
-            "{line}"
-        );
+        assert_eq!(error(body.as_bytes()), DecodeError { line: 3, kind }, "{line}");
     }
 }
 

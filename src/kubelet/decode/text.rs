@@ -102,19 +102,10 @@ impl Family {
         match label {
             b"namespace" | b"pod" => matches!(
                 self,
-                ContainerCpu
-                    | ContainerMemory
-                    | ContainerStart
-                    | ContainerSwap
-                    | PodCpu
-                    | PodMemory
-                    | PodSwap
+                ContainerCpu | ContainerMemory | ContainerStart | ContainerSwap | PodCpu | PodMemory | PodSwap
             ),
             b"container" => {
-                matches!(
-                    self,
-                    ContainerCpu | ContainerMemory | ContainerStart | ContainerSwap
-                )
+                matches!(self, ContainerCpu | ContainerMemory | ContainerStart | ContainerSwap)
             }
             _ => false,
         }

@@ -20,10 +20,7 @@ fn node_and_pod_batch(ts: i64, cpu: u64) -> NodeBatch<'static> {
 fn nodes_only_is_not_ready() {
     let mut f = Fixture::new();
     f.apply("node1", node_batch(point(Timestamp::ZERO, at(110), CS, MI)));
-    f.apply(
-        "node1",
-        node_batch(point(Timestamp::ZERO, at(120), 2 * CS, MI)),
-    );
+    f.apply("node1", node_batch(point(Timestamp::ZERO, at(120), 2 * CS, MI)));
     assert!(f.node("node1").is_some());
     assert!(!f.ready());
 }
@@ -50,12 +47,7 @@ fn nodes_and_fresh_pods_after_one_batch_is_not_ready() {
     let mut f = Fixture::new();
     let batch = NodeBatch {
         node: Some(point(Timestamp::ZERO, at(10), CS, MI)),
-        containers: vec![sample(
-            "ns1",
-            "pod1",
-            "container1",
-            point(at(0), at(10), CS, MI),
-        )],
+        containers: vec![sample("ns1", "pod1", "container1", point(at(0), at(10), CS, MI))],
         ..NodeBatch::default()
     };
     f.apply("node1", batch);
@@ -76,10 +68,7 @@ fn node_usage_and_pod_usage_may_come_from_different_nodes_for_readiness() {
     let mut f = Fixture::new();
     f.apply("node1", node_batch(point(Timestamp::ZERO, at(110), CS, MI)));
     f.apply("node2", containers_batch(vec![long_running(110, CS)]));
-    f.apply(
-        "node1",
-        node_batch(point(Timestamp::ZERO, at(120), 2 * CS, MI)),
-    );
+    f.apply("node1", node_batch(point(Timestamp::ZERO, at(120), 2 * CS, MI)));
     f.apply("node2", containers_batch(vec![long_running(120, 2 * CS)]));
     assert!(f.ready());
 }
@@ -166,8 +155,7 @@ fn retain_nodes_may_read_the_store_while_deciding() {
     for ts in [110, 120] {
         f.apply("node2", node_and_pod_batch(ts, ts as u64 * CS));
     }
-    f.store
-        .retain_nodes(|node| f.store.node_usage(node, f.now).is_some());
+    f.store.retain_nodes(|node| f.store.node_usage(node, f.now).is_some());
     assert_eq!(f.pods("node2").len(), 1);
     // node1 (no usage yet) was dropped: its next batch starts over.
     f.apply("node1", node_and_pod_batch(120, 2 * CS));
@@ -197,11 +185,7 @@ fn a_pod_missing_from_the_next_batch_vanishes() {
     f.apply("node1", both(120, 2 * CS));
     assert_eq!(f.pods("node1").len(), 2);
     f.apply("node1", containers_batch(vec![long_running(130, 3 * CS)]));
-    let listed: Vec<_> = f
-        .pods("node1")
-        .into_iter()
-        .map(|(ns, pod, _)| (ns, pod))
-        .collect();
+    let listed: Vec<_> = f.pods("node1").into_iter().map(|(ns, pod, _)| (ns, pod)).collect();
     assert_eq!(listed, [("ns1".to_owned(), "pod1".to_owned())]);
     assert_eq!(f.store.pod_usage("node1", "ns1", "pod2", f.now), None);
     assert_eq!(
@@ -246,11 +230,7 @@ fn among_tied_earliest_containers_the_first_by_name_sets_the_window() {
             sample("ns1", "pod1", "b", point(at(0), at(120), 11 * CS, MI)),
         ]),
     );
-    let want = pod_usage(
-        at(120),
-        secs(20),
-        &[("a", usage(CS, MI)), ("b", usage(CS, MI))],
-    );
+    let want = pod_usage(at(120), secs(20), &[("a", usage(CS, MI)), ("b", usage(CS, MI))]);
     assert_eq!(f.pod1(), Some(want));
 }
 
@@ -268,16 +248,9 @@ fn unsorted_batches_are_served_sorted_with_the_last_duplicate_winning() {
     f.apply("node1", batch(110, 10 * CS));
     f.apply("node1", batch(120, 20 * CS));
     let pods = f.pods("node1");
-    let keys: Vec<_> = pods
-        .iter()
-        .map(|(ns, pod, _)| (ns.as_str(), pod.as_str()))
-        .collect();
+    let keys: Vec<_> = pods.iter().map(|(ns, pod, _)| (ns.as_str(), pod.as_str())).collect();
     assert_eq!(keys, [("ns1", "pod1"), ("ns2", "pod1")]);
-    let want = pod_usage(
-        at(120),
-        secs(10),
-        &[("a", usage(CS, MI)), ("b", usage(2 * CS, MI))],
-    );
+    let want = pod_usage(at(120), secs(10), &[("a", usage(CS, MI)), ("b", usage(2 * CS, MI))]);
     assert_eq!(pods[0].2, want);
 }
 
@@ -289,10 +262,7 @@ fn known_containers_keep_their_names_across_applies() {
     let first = f.store.pod_usage("node1", "ns1", "pod1", f.now).unwrap();
     f.apply("node1", containers_batch(vec![long_running(130, 3 * CS)]));
     let second = f.store.pod_usage("node1", "ns1", "pod1", f.now).unwrap();
-    assert!(Arc::ptr_eq(
-        &first.containers[0].name,
-        &second.containers[0].name
-    ));
+    assert!(Arc::ptr_eq(&first.containers[0].name, &second.containers[0].name));
 }
 
 #[test]

@@ -43,12 +43,7 @@ fn node_batch(p: Point) -> NodeBatch<'static> {
     }
 }
 
-fn sample(
-    namespace: &'static str,
-    pod: &'static str,
-    name: &'static str,
-    p: Point,
-) -> ContainerSample<'static> {
+fn sample(namespace: &'static str, pod: &'static str, name: &'static str, p: Point) -> ContainerSample<'static> {
     ContainerSample {
         namespace: Cow::Borrowed(namespace),
         pod: Cow::Borrowed(pod),

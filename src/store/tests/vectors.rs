@@ -134,38 +134,20 @@ fn p2_pod_takes_the_timestamp_and_window_of_its_earliest_container() {
         "node1",
         containers_batch(vec![
             sample("ns1", "pod1", "container1", point(at(0), at(110), CS, MI)),
-            sample(
-                "ns1",
-                "pod1",
-                "container2",
-                point(at(0), at(115), 2 * CS, MI),
-            ),
+            sample("ns1", "pod1", "container2", point(at(0), at(115), 2 * CS, MI)),
         ]),
     );
     f.apply(
         "node1",
         containers_batch(vec![
-            sample(
-                "ns1",
-                "pod1",
-                "container1",
-                point(at(0), at(120), 6 * CS, MI),
-            ),
-            sample(
-                "ns1",
-                "pod1",
-                "container2",
-                point(at(0), at(125), 7 * CS, MI),
-            ),
+            sample("ns1", "pod1", "container1", point(at(0), at(120), 6 * CS, MI)),
+            sample("ns1", "pod1", "container2", point(at(0), at(125), 7 * CS, MI)),
         ]),
     );
     let want = pod_usage(
         at(120),
         secs(10),
-        &[
-            ("container1", usage(CS / 2, MI)),
-            ("container2", usage(CS / 2, MI)),
-        ],
+        &[("container1", usage(CS / 2, MI)), ("container2", usage(CS / 2, MI))],
     );
     assert_eq!(f.pod1(), Some(want));
 }
@@ -212,11 +194,7 @@ fn p5_restarted_container_in_the_fresh_band_is_measured_from_its_start() {
     let mut f = Fixture::new();
     f.apply("node1", pod_batch(point(at(0), at(10), CS, 4 * MI)));
     f.apply("node1", pod_batch(point(at(15), at(25), 5 * CS, 5 * MI)));
-    let want = pod_usage(
-        at(25),
-        secs(10),
-        &[("container1", usage(500_000_000, 5 * MI))],
-    );
+    let want = pod_usage(at(25), secs(10), &[("container1", usage(500_000_000, 5 * MI))]);
     assert_eq!(f.pod1(), Some(want));
 }
 
@@ -293,18 +271,8 @@ fn p14_pod_with_a_container_lacking_prev_is_omitted() {
     f.apply(
         "node1",
         containers_batch(vec![
-            sample(
-                "ns1",
-                "pod1",
-                "container1",
-                point(at(0), at(120), 2 * CS, MI),
-            ),
-            sample(
-                "ns1",
-                "pod1",
-                "container2",
-                point(at(0), at(120), 2 * CS, MI),
-            ),
+            sample("ns1", "pod1", "container1", point(at(0), at(120), 2 * CS, MI)),
+            sample("ns1", "pod1", "container2", point(at(0), at(120), 2 * CS, MI)),
         ]),
     );
     assert!(f.pods("node1").is_empty());
