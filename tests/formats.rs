@@ -33,8 +33,8 @@ container_memory_working_set_bytes{container=\"coredns\",namespace=\"kube-system
 ";
 const SAMPLE_SECONDS: i64 = 1_700_000_010;
 
-/// What `kubectl top` (client-go's metrics client) sends.
-const KUBECTL_TOP_ACCEPT: &str = "application/vnd.kubernetes.protobuf, application/json";
+/// What `kubectl top` (client-go's metrics client, kubectl 1.32) sends.
+const KUBECTL_TOP_ACCEPT: &str = "application/vnd.kubernetes.protobuf, */*";
 /// What `kubectl get` sends for server-side printing.
 const KUBECTL_TABLE_ACCEPT: &str =
     "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
@@ -417,6 +417,14 @@ async fn errors_come_back_as_protobuf_status_when_protobuf_was_asked() {
             uid: s(""),
         })
     );
+    // The protobuf-first header other clients send gets the same.
+    let fallback = c
+        .get_accept(
+            "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/nope",
+            "application/vnd.kubernetes.protobuf, application/json",
+        )
+        .await;
+    assert_eq!(fallback.bytes, reply.bytes);
     // JSON clients keep the JSON Status.
     let json = c.get("/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/nope").await;
     assert_eq!(json.content_type.as_deref(), Some("application/json"));
