@@ -2,6 +2,10 @@
 //! independent decoder (prost, with the Kubernetes messages declared by hand below), Table
 //! and aggregated discovery byte for byte, `metrics.k8s.io/v1`, and the OpenAPI documents
 //! checked by a real OpenAPI validator.
+#![allow(
+    clippy::unwrap_used,
+    reason = "helpers outside #[test] fns: a failed step should fail the test loudly"
+)]
 
 mod support;
 

@@ -1,6 +1,10 @@
 //! The real `kubectl` (v1.32) as a client: `top pod` (protobuf), `get` (Table), `explain`
 //! (OpenAPI v3), `version`, `get --raw`, and the README's sandbox
 //! command end to end, including a graceful SIGTERM.
+#![allow(
+    clippy::unwrap_used,
+    reason = "helpers outside #[test] fns: a failed step should fail the test loudly"
+)]
 
 mod support;
 
