@@ -122,13 +122,16 @@ impl App {
                 })
             })
         };
-        let server = Arc::new(Server::new(
-            health,
-            Discovery::new(vec![api_group()])?,
-            version_json(),
-            metrics_text,
-            api,
-        ));
+        let server = Arc::new(
+            Server::new(
+                health,
+                Discovery::new(vec![api_group()])?,
+                version_json(),
+                metrics_text,
+                api,
+            )
+            .with_listed_paths(MetricsApi::listed_paths()),
+        );
 
         let serving = &config.serving;
         let alt_names: Vec<String> = if serving.bind.ip().is_unspecified() {

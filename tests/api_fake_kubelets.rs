@@ -83,14 +83,14 @@ async fn node_metrics_are_served_as_upstream_json() {
     let reply = c.get("/apis/metrics.k8s.io/v1beta1/nodes/node1").await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.content_type.as_deref(), Some("application/json"));
-    assert_eq!(mask_creation_timestamps(&reply.body), NODE1_JSON);
+    assert_eq!(mask_creation_timestamps(&reply.body), format!("{NODE1_JSON}\n"));
 
     let list = c.get("/apis/metrics.k8s.io/v1beta1/nodes").await;
     assert_eq!(
         mask_creation_timestamps(&list.body),
         format!(
             r#"{{"kind":"NodeMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{{}},"items":[{NODE1_JSON}]}}"#
-        )
+        ) + "\n"
     );
 }
 
@@ -101,21 +101,21 @@ async fn pod_metrics_are_served_as_upstream_json_in_namespace_order() {
         .get("/apis/metrics.k8s.io/v1beta1/namespaces/kube-system/pods/coredns-558bd4d5db-4dpjz")
         .await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(mask_creation_timestamps(&reply.body), COREDNS_JSON);
+    assert_eq!(mask_creation_timestamps(&reply.body), format!("{COREDNS_JSON}\n"));
 
     let all = c.get("/apis/metrics.k8s.io/v1beta1/pods").await;
     assert_eq!(
         mask_creation_timestamps(&all.body),
         format!(
             r#"{{"kind":"PodMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{{}},"items":[{WEB_JSON},{COREDNS_JSON}]}}"#
-        )
+        ) + "\n"
     );
     let one_namespace = c.get("/apis/metrics.k8s.io/v1beta1/namespaces/default/pods").await;
     assert_eq!(
         mask_creation_timestamps(&one_namespace.body),
         format!(
             r#"{{"kind":"PodMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{{}},"items":[{WEB_JSON}]}}"#
-        )
+        ) + "\n"
     );
 }
 
@@ -182,7 +182,7 @@ async fn selectors_filter_lists_and_bad_ones_are_400() {
         mask_creation_timestamps(&by_label.body),
         format!(
             r#"{{"kind":"PodMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{{}},"items":[{WEB_JSON}]}}"#
-        )
+        ) + "\n"
     );
     let by_field = c
         .get("/apis/metrics.k8s.io/v1beta1/pods?fieldSelector=metadata.namespace%3Dkube-system")
@@ -191,14 +191,14 @@ async fn selectors_filter_lists_and_bad_ones_are_400() {
         mask_creation_timestamps(&by_field.body),
         format!(
             r#"{{"kind":"PodMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{{}},"items":[{COREDNS_JSON}]}}"#
-        )
+        ) + "\n"
     );
     let none = c
         .get("/apis/metrics.k8s.io/v1beta1/nodes?fieldSelector=metadata.name%3Dnode2")
         .await;
     assert_eq!(
         none.body,
-        r#"{"kind":"NodeMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{},"items":[]}"#
+        "{\"kind\":\"NodeMetricsList\",\"apiVersion\":\"metrics.k8s.io/v1beta1\",\"metadata\":{},\"items\":[]}\n"
     );
 
     let bad_field = c
@@ -277,7 +277,7 @@ async fn discovery_lists_the_metrics_resources() {
     let group = c.get("/apis/metrics.k8s.io").await;
     assert_eq!(
         group.body.trim_end(),
-        r#"{"kind":"APIGroup","apiVersion":"v1","name":"metrics.k8s.io","versions":[{"groupVersion":"metrics.k8s.io/v1beta1","version":"v1beta1"}],"preferredVersion":{"groupVersion":"metrics.k8s.io/v1beta1","version":"v1beta1"}}"#
+        r#"{"kind":"APIGroup","apiVersion":"v1","name":"metrics.k8s.io","versions":[{"groupVersion":"metrics.k8s.io/v1","version":"v1"},{"groupVersion":"metrics.k8s.io/v1beta1","version":"v1beta1"}],"preferredVersion":{"groupVersion":"metrics.k8s.io/v1","version":"v1"}}"#
     );
 }
 

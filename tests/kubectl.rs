@@ -1,5 +1,10 @@
-//! The real `kubectl` (v1.32) as a client: `top pod`, `get --raw`, and the README's sandbox
+//! The real `kubectl` (v1.32) as a client: `top pod` (protobuf), `get` (Table), `explain`
+//! (OpenAPI v3), `version`, `get --raw`, and the README's sandbox
 //! command end to end, including a graceful SIGTERM.
+#![allow(
+    clippy::unwrap_used,
+    reason = "helpers outside #[test] fns: a failed step should fail the test loudly"
+)]
 
 mod support;
 
@@ -118,8 +123,9 @@ async fn kubectl_get_raw_sees_the_same_json_as_a_direct_client() {
         String::from_utf8_lossy(&out.stderr)
     );
     let via_kubectl = String::from_utf8(out.stdout).unwrap();
+    // kubectl prints the body as served, trailing newline included.
     assert_eq!(
-        mask_creation_timestamps(via_kubectl.trim_end()),
+        mask_creation_timestamps(&via_kubectl),
         mask_creation_timestamps(&direct)
     );
     // 20 core-s over 10 s.
@@ -218,4 +224,111 @@ fn sandbox_binary_serves_kubectl_top_and_stops_cleanly_on_sigterm() {
     assert!(term.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "exit status after SIGTERM: {status:?}");
+}
+
+/// Runs kubectl against the cluster in a private cache directory.
+async fn run_kubectl(c: &TestCluster, args: &'static [&'static str]) -> std::process::Output {
+    let cache = tempfile::tempdir().unwrap();
+    let url = c.url();
+    let out = tokio::task::spawn_blocking(move || kubectl(&url, cache.path(), args))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_get_nodemetrics_prints_upstreams_table_columns() {
+    let c = cluster().await;
+    let out = run_kubectl(&c, &["get", "nodemetrics"]).await;
+    assert_eq!(
+        table_rows(&out.stdout),
+        [
+            vec!["NAME", "CPU", "MEMORY", "WINDOW"],
+            vec!["node1", "2", "2Gi", "10s"]
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_get_podmetrics_across_namespaces_filters_by_label() {
+    let c = cluster().await;
+    let out = run_kubectl(&c, &["get", "podmetrics", "-A", "-l", "app=web"]).await;
+    assert_eq!(
+        table_rows(&out.stdout),
+        [
+            vec!["NAMESPACE", "NAME", "CPU", "MEMORY", "WINDOW"],
+            vec!["default", "web-1", "275m", "120Mi", "10s"]
+        ]
+    );
+    let all = run_kubectl(&c, &["get", "podmetrics.v1beta1.metrics.k8s.io", "-A"]).await;
+    assert_eq!(
+        table_rows(&all.stdout)[1..],
+        [
+            vec!["default", "web-1", "275m", "120Mi", "10s"],
+            vec!["kube-system", "coredns-1", "500m", "12240Ki", "10s"]
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_explain_reads_the_openapi_v3_schema() {
+    let c = cluster().await;
+    let out = run_kubectl(&c, &["explain", "podmetrics", "--api-version=metrics.k8s.io/v1beta1"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    for expected in [
+        "KIND:       PodMetrics",
+        "VERSION:    v1beta1",
+        "Resource usage of a pod, per container.",
+        "containers\t<[]ContainerMetrics>",
+        "metadata\t<ObjectMeta>",
+        "timestamp\t<string> -required-",
+        "window\t<string> -required-",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    let field = run_kubectl(&c, &["explain", "nodemetrics.usage"]).await;
+    let text = String::from_utf8_lossy(&field.stdout);
+    assert!(text.contains("VERSION:    v1\n"), "{text}");
+    // Quantity is a string schema, so kubectl shows the map by its value type.
+    assert!(text.contains("FIELD: usage <map[string]string>"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_version_reads_the_servers_own_version() {
+    let c = cluster().await;
+    let out = run_kubectl(&c, &["version"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(concat!("Server Version: v", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+}
+
+/// kubectl 1.32 finds the API through aggregated discovery and reads `top` as protobuf; its
+/// `-v=8` log shows both answers' content types (the rows prove the protobuf decoded).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_top_reads_protobuf_found_through_aggregated_discovery() {
+    let c = cluster().await;
+    let out = run_kubectl(&c, &["top", "pod", "-A", "-v=8"]).await;
+    assert_eq!(
+        table_rows(&out.stdout),
+        [
+            vec!["NAMESPACE", "NAME", "CPU(cores)", "MEMORY(bytes)"],
+            vec!["default", "web-1", "275m", "120Mi"],
+            vec!["kube-system", "coredns-1", "500m", "11Mi"],
+        ]
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "Accept: application/vnd.kubernetes.protobuf, */*",
+        "Content-Type: application/vnd.kubernetes.protobuf",
+        "Content-Type: application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
+    ] {
+        assert!(log.contains(expected), "missing {expected:?} in:\n{log}");
+    }
 }

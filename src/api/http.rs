@@ -1,7 +1,7 @@
-//! The metrics API as the generic server's [`Handler`]: method and representation checks,
-//! then the read, then typed errors turned into Kubernetes `Status` bodies.
+//! The metrics API as the generic server's [`Handler`]: the OpenAPI documents, then for
+//! resource paths the method and representation checks, the read, and typed errors turned into
+//! Kubernetes `Status` bodies in the negotiated representation.
 
-use bytes::Bytes;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::http::request::Parts;
 use hyper::Method;
@@ -10,30 +10,32 @@ use super::{ApiError, MetricsApi, ReadTime, Route, GROUP};
 use crate::apiserver::negotiate::{negotiate_headers, Format};
 use crate::apiserver::{Body, Handler, Response, Status};
 
-/// Representations this API produces today.
-const OFFERS: [Format; 1] = [Format::Json];
+/// Representations this API produces: JSON, Table (as JSON) and protobuf.
+const OFFERS: [Format; 3] = [Format::Json, Format::Table, Format::Protobuf];
 
 impl Handler for MetricsApi {
     fn handle(&self, req: &Parts) -> Option<Response> {
+        if let Some(resp) = self.openapi.respond(req) {
+            return Some(resp);
+        }
         let (version, route) = Route::parse(req.uri.path())?;
         if req.method != Method::GET && req.method != Method::HEAD {
-            return Some(status_response(&ApiError::MethodNotAllowed));
+            return Some(status_for(&ApiError::MethodNotAllowed).into_response());
         }
         let representation = match negotiate_headers(&req.headers, &OFFERS) {
             Ok(r) => r,
             Err(not_acceptable) => return Some(not_acceptable.into_status().into_response()),
         };
-        let mut body = Vec::with_capacity(4096);
         Some(
-            match self.get_json(version, &route, req.uri.query(), ReadTime::now(), &mut body) {
-                Ok(()) => {
-                    let mut response = Response::new(Body::new(Bytes::from(body)));
+            match self.read(version, &route, req.uri.query(), ReadTime::now(), representation) {
+                Ok(body) => {
+                    let mut response = Response::new(Body::new(body));
                     response
                         .headers_mut()
                         .insert(CONTENT_TYPE, HeaderValue::from_static(representation.content_type()));
                     response
                 }
-                Err(error) => status_response(&error),
+                Err(error) => status_for(&error).into_negotiated_response(representation),
             },
         )
     }
@@ -52,8 +54,4 @@ pub fn status_for(error: &ApiError) -> Status {
         ApiError::WatchNotSupported { resource } => Status::method_not_supported(GROUP, resource, "watch"),
         ApiError::MethodNotAllowed => Status::method_not_allowed(),
     }
-}
-
-fn status_response(error: &ApiError) -> Response {
-    status_for(error).into_response()
 }

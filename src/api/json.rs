@@ -1,18 +1,18 @@
 //! The JSON wire form of `NodeMetrics`, `PodMetrics` and their lists, written straight into a
-//! byte buffer with the field order, escaping and quantity strings of the Go apiserver.
+//! byte buffer with the field order, escaping and quantity strings of the Go apiserver, and the
+//! trailing newline its encoder (`json.Encoder.Encode`) adds.
 //!
 //! Hand-written rather than serde-derived: one pass, no intermediate strings per field, and
 //! the exact bytes are visible here (the aggregator and clients compare nothing, but humans
-//! diff upstream against us).
+//! diff upstream against us). The Table encoder reuses the object and metadata writers.
 
-use std::time::Duration;
-
+use super::encode::{Document, Encode, NodeItem, PodItem};
 use super::go_duration::write_go_duration;
 use super::quantity::{write_cpu, write_memory};
 use super::rfc3339::write_rfc3339_seconds;
 use crate::inventory::Labels;
 use crate::kubelet::Timestamp;
-use crate::store::{PodUsage, Usage};
+use crate::store::Usage;
 
 /// Writes `s` as a JSON string the way Go's encoding/json does, including its HTML-safe
 /// escapes (`<`, `>`, `&`) and U+2028/U+2029.
@@ -41,64 +41,49 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// Per-response scratch space and the values every item shares.
+/// Per-response state: the values every item shares, the list separator, and scratch space.
 #[derive(Debug)]
 pub struct Encoder<'v> {
     /// `metrics.k8s.io/v1beta1` (or another served version).
-    pub api_version: &'v str,
-    /// Upstream sets `creationTimestamp` to the time the response is built.
-    pub created: Timestamp,
+    api_version: &'v str,
+    /// Upstream sets `creationTimestamp` to the time the response is built; written once as a
+    /// JSON value and copied into every item.
+    created: Vec<u8>,
+    list: bool,
+    items: usize,
     scratch: String,
 }
 
 impl<'v> Encoder<'v> {
     pub fn new(api_version: &'v str, created: Timestamp) -> Self {
-        Encoder {
+        let mut encoder = Encoder {
             api_version,
-            created,
+            created: Vec::with_capacity(24),
+            list: false,
+            items: 0,
             scratch: String::with_capacity(32),
-        }
+        };
+        let mut created_json = Vec::with_capacity(24);
+        encoder.time(&mut created_json, created);
+        encoder.created = created_json;
+        encoder
     }
 
-    pub fn list_start(&self, out: &mut Vec<u8>, kind: &str) {
-        out.extend_from_slice(b"{\"kind\":");
-        write_str(out, kind);
-        out.extend_from_slice(b",\"apiVersion\":");
-        write_str(out, self.api_version);
-        out.extend_from_slice(b",\"metadata\":{},\"items\":[");
-    }
-
-    pub fn list_end(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"]}");
-    }
-
-    pub fn node_metrics(
-        &mut self,
-        out: &mut Vec<u8>,
-        name: &str,
-        labels: &Labels,
-        timestamp: Timestamp,
-        window: Duration,
-        usage: Usage,
-    ) {
-        self.object_start(out, "NodeMetrics", name, None, labels, timestamp, window);
+    /// A whole `NodeMetrics` object.
+    pub fn write_node(&mut self, out: &mut Vec<u8>, node: &NodeItem<'_>) {
+        self.object_start(out, "NodeMetrics", node.name, None, node.labels);
+        self.sample(out, node.timestamp, node.window);
         out.extend_from_slice(b",\"usage\":");
-        self.usage(out, usage);
+        self.usage(out, node.usage);
         out.push(b'}');
     }
 
-    pub fn pod_metrics(&mut self, out: &mut Vec<u8>, namespace: &str, name: &str, labels: &Labels, pod: &PodUsage) {
-        self.object_start(
-            out,
-            "PodMetrics",
-            name,
-            Some(namespace),
-            labels,
-            pod.timestamp,
-            pod.window,
-        );
+    /// A whole `PodMetrics` object.
+    pub fn write_pod(&mut self, out: &mut Vec<u8>, pod: &PodItem<'_>) {
+        self.object_start(out, "PodMetrics", pod.name, Some(pod.namespace), pod.labels);
+        self.sample(out, pod.usage.timestamp, pod.usage.window);
         out.extend_from_slice(b",\"containers\":[");
-        for (i, container) in pod.containers.iter().enumerate() {
+        for (i, container) in pod.usage.containers.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
@@ -111,29 +96,16 @@ impl<'v> Encoder<'v> {
         out.extend_from_slice(b"]}");
     }
 
-    #[allow(clippy::too_many_arguments)] // the fields of ObjectMeta plus the window, in wire order
-    fn object_start(
-        &mut self,
-        out: &mut Vec<u8>,
-        kind: &str,
-        name: &str,
-        namespace: Option<&str>,
-        labels: &Labels,
-        timestamp: Timestamp,
-        window: Duration,
-    ) {
-        out.extend_from_slice(b"{\"kind\":");
-        write_str(out, kind);
-        out.extend_from_slice(b",\"apiVersion\":");
-        write_str(out, self.api_version);
-        out.extend_from_slice(b",\"metadata\":{\"name\":");
+    /// `ObjectMeta` as served: name, namespace, creationTimestamp, labels (when any).
+    pub fn write_metadata(&self, out: &mut Vec<u8>, name: &str, namespace: Option<&str>, labels: &Labels) {
+        out.extend_from_slice(b"{\"name\":");
         write_str(out, name);
         if let Some(namespace) = namespace {
             out.extend_from_slice(b",\"namespace\":");
             write_str(out, namespace);
         }
         out.extend_from_slice(b",\"creationTimestamp\":");
-        self.time(out, self.created);
+        out.extend_from_slice(&self.created);
         if !labels.is_empty() {
             out.extend_from_slice(b",\"labels\":{");
             for (i, (k, v)) in labels.iter().enumerate() {
@@ -146,7 +118,21 @@ impl<'v> Encoder<'v> {
             }
             out.push(b'}');
         }
-        out.extend_from_slice(b"},\"timestamp\":");
+        out.push(b'}');
+    }
+
+    fn object_start(&self, out: &mut Vec<u8>, kind: &str, name: &str, namespace: Option<&str>, labels: &Labels) {
+        out.extend_from_slice(b"{\"kind\":");
+        write_str(out, kind);
+        out.extend_from_slice(b",\"apiVersion\":");
+        write_str(out, self.api_version);
+        out.extend_from_slice(b",\"metadata\":");
+        self.write_metadata(out, name, namespace, labels);
+    }
+
+    /// `,"timestamp":…,"window":"…"`.
+    fn sample(&mut self, out: &mut Vec<u8>, timestamp: Timestamp, window: std::time::Duration) {
+        out.extend_from_slice(b",\"timestamp\":");
         self.time(out, timestamp);
         out.extend_from_slice(b",\"window\":\"");
         self.scratch.clear();
@@ -179,6 +165,44 @@ impl<'v> Encoder<'v> {
         out.extend_from_slice(self.scratch.as_bytes());
         out.extend_from_slice(b"\"}");
     }
+
+    fn separate(&mut self, out: &mut Vec<u8>) {
+        if self.items > 0 {
+            out.push(b',');
+        }
+        self.items += 1;
+    }
+}
+
+impl Encode for Encoder<'_> {
+    fn begin(&mut self, out: &mut Vec<u8>, document: Document) {
+        self.list = document.is_list();
+        if self.list {
+            out.extend_from_slice(b"{\"kind\":");
+            write_str(out, document.kind());
+            out.extend_from_slice(b",\"apiVersion\":");
+            write_str(out, self.api_version);
+            out.extend_from_slice(b",\"metadata\":{},\"items\":[");
+        }
+    }
+
+    fn node(&mut self, out: &mut Vec<u8>, node: &NodeItem<'_>) {
+        self.separate(out);
+        self.write_node(out, node);
+    }
+
+    fn pod(&mut self, out: &mut Vec<u8>, pod: &PodItem<'_>) {
+        self.separate(out);
+        self.write_pod(out, pod);
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) -> usize {
+        if self.list {
+            out.extend_from_slice(b"]}");
+        }
+        out.push(b'\n');
+        0
+    }
 }
 
 #[cfg(test)]
@@ -197,5 +221,17 @@ mod tests {
         assert_eq!(json_str("a\"b\\c\nd"), "\"a\\\"b\\\\c\\nd\"");
         assert_eq!(json_str("<&>"), "\"\\u003c\\u0026\\u003e\"");
         assert_eq!(json_str("\u{1}é\u{2028}"), "\"\\u0001é\\u2028\"");
+    }
+
+    #[test]
+    fn an_empty_list_has_empty_items_and_a_trailing_newline() {
+        let mut out = Vec::new();
+        let mut e = Encoder::new("metrics.k8s.io/v1", Timestamp::from_unix_seconds(1));
+        e.begin(&mut out, Document::PodMetricsList);
+        assert_eq!(e.finish(&mut out), 0);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"kind\":\"PodMetricsList\",\"apiVersion\":\"metrics.k8s.io/v1\",\"metadata\":{},\"items\":[]}\n"
+        );
     }
 }

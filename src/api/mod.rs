@@ -1,30 +1,40 @@
-//! The `metrics.k8s.io` API: routes, the NodeMetrics and PodMetrics read paths, and their
-//! JSON. It joins two inputs: the inventory (which objects exist, with which labels) and the
-//! store (their usage). It returns typed errors; `apiserver` turns them into `Status` bodies.
+//! The `metrics.k8s.io` API: routes, the NodeMetrics and PodMetrics read paths, and their wire
+//! formats (JSON, protobuf, Table) and OpenAPI documents. It joins two inputs: the inventory
+//! (which objects exist, with which labels) and the store (their usage). It returns typed
+//! errors; `apiserver` turns them into `Status` bodies.
 
+pub mod encode;
 pub mod go_duration;
 pub mod http;
 pub mod json;
 pub mod nodes;
+pub mod openapi;
 pub mod pods;
+pub mod protobuf;
 pub mod quantity;
 pub mod rfc3339;
 pub mod selectors;
+pub mod table;
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use bytes::Bytes;
+
+use crate::apiserver::Representation;
 use crate::inventory::selector::LabelSelector;
 use crate::inventory::Inventory;
 use crate::kubelet::Timestamp;
 use crate::store::Store;
 use crate::telemetry::Telemetry;
+use encode::{Document, Encode};
 use selectors::ListOptions;
 
 /// The API group served.
 pub const GROUP: &str = "metrics.k8s.io";
-/// Versions served, preferred first.
-pub const VERSIONS: [&str; 1] = ["v1beta1"];
+/// Versions served, preferred first: `v1` (GA in Kubernetes 1.37) and `v1beta1` (what
+/// upstream serves). Both serve the same objects; only `apiVersion` differs.
+pub const VERSIONS: [&str; 2] = ["v1", "v1beta1"];
 
 /// A request the API understood but must refuse; each maps to one Kubernetes `Status`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -85,6 +95,15 @@ impl<'p> Route<'p> {
         matches!(self, Route::ListNodes | Route::ListPods { .. })
     }
 
+    fn document(&self) -> Document {
+        match self {
+            Route::ListNodes => Document::NodeMetricsList,
+            Route::GetNode(_) => Document::NodeMetrics,
+            Route::ListPods { .. } => Document::PodMetricsList,
+            Route::GetPod { .. } => Document::PodMetrics,
+        }
+    }
+
     fn resource(&self) -> &'static str {
         match self {
             Route::ListNodes | Route::GetNode(_) => "nodes",
@@ -101,6 +120,8 @@ pub struct MetricsApi {
     telemetry: Arc<Telemetry>,
     /// `--node-selector`, ANDed into node lists (not gets), as upstream.
     node_selector: LabelSelector,
+    /// The OpenAPI documents, encoded once.
+    openapi: openapi::Documents,
 }
 
 /// What one read observed: the wall-clock time for `creationTimestamp` and freshness, and
@@ -132,18 +153,24 @@ impl MetricsApi {
             store,
             telemetry,
             node_selector,
+            openapi: openapi::Documents::new(&VERSIONS),
         }
     }
 
-    /// Serves a GET of `route` as JSON into `out`.
-    pub fn get_json(
+    /// Paths this API serves outside `/apis`, for the server's `/` index.
+    pub fn listed_paths() -> Vec<String> {
+        openapi::Documents::listed_paths()
+    }
+
+    /// Serves a GET of `route` in `representation`: the whole response body.
+    pub fn read(
         &self,
         version: &str,
         route: &Route<'_>,
         query: Option<&str>,
         at: ReadTime,
-        out: &mut Vec<u8>,
-    ) -> Result<(), ApiError> {
+        representation: Representation,
+    ) -> Result<Bytes, ApiError> {
         let options = ListOptions::from_query(query)?;
         if options.watch && route.is_list() {
             return Err(ApiError::WatchNotSupported {
@@ -151,47 +178,74 @@ impl MetricsApi {
             });
         }
         let api_version = format!("{GROUP}/{version}");
-        let mut encoder = json::Encoder::new(&api_version, at.wall);
+        let mut out = Vec::new();
+        let start = match representation {
+            Representation::Protobuf => {
+                let mut encoder = protobuf::Encoder::new(&api_version, at.wall);
+                self.encode(&mut encoder, route, &options, at, &mut out)?
+            }
+            Representation::Table { version } => {
+                let include = table::IncludeObject::from_query(query)?;
+                let mut encoder = table::Encoder::new(version, include, &api_version, at.wall);
+                self.encode(&mut encoder, route, &options, at, &mut out)?
+            }
+            // JSON, and anything else this API never offers.
+            _ => {
+                let mut encoder = json::Encoder::new(&api_version, at.wall);
+                self.encode(&mut encoder, route, &options, at, &mut out)?
+            }
+        };
+        Ok(Bytes::from(out).slice(start..))
+    }
+
+    /// Finds what `route` serves and writes it with `encoder`; returns where the document
+    /// starts in `out`.
+    fn encode(
+        &self,
+        encoder: &mut impl Encode,
+        route: &Route<'_>,
+        options: &ListOptions,
+        at: ReadTime,
+        out: &mut Vec<u8>,
+    ) -> Result<usize, ApiError> {
         let snapshot = self.inventory.snapshot();
         let mut ages = Vec::new();
+        if route.is_list() {
+            // Roughly what an item takes, so a large list grows its buffer a few times at most.
+            let items = match route {
+                Route::ListNodes => snapshot.nodes.len(),
+                _ => snapshot.pod_count(),
+            };
+            out.reserve(256 + items * 320);
+        } else {
+            out.reserve(1024);
+        }
+        encoder.begin(out, route.document());
         match route {
             Route::ListNodes => {
-                let selector = options.labels.and(&self.node_selector);
+                let selector = options.labels.clone().and(&self.node_selector);
                 nodes::list(
                     &snapshot,
                     &self.store,
                     &selector,
                     &options.fields,
                     at,
-                    &mut encoder,
+                    encoder,
                     out,
                     &mut ages,
                 )
             }
-            Route::GetNode(name) => nodes::get(&snapshot, &self.store, name, at, &mut encoder, out, &mut ages)?,
-            Route::ListPods { namespace } => pods::list(
-                &snapshot,
-                &self.store,
-                *namespace,
-                &options,
-                at,
-                &mut encoder,
-                out,
-                &mut ages,
-            ),
-            Route::GetPod { namespace, name } => pods::get(
-                &snapshot,
-                &self.store,
-                namespace,
-                name,
-                at,
-                &mut encoder,
-                out,
-                &mut ages,
-            )?,
+            Route::GetNode(name) => nodes::get(&snapshot, &self.store, name, at, encoder, out, &mut ages)?,
+            Route::ListPods { namespace } => {
+                pods::list(&snapshot, &self.store, *namespace, options, at, encoder, out, &mut ages)
+            }
+            Route::GetPod { namespace, name } => {
+                pods::get(&snapshot, &self.store, namespace, name, at, encoder, out, &mut ages)?
+            }
         }
+        let start = encoder.finish(out);
         self.telemetry.freshness(ages);
-        Ok(())
+        Ok(start)
     }
 }
 
@@ -211,6 +265,7 @@ mod tests {
             p("/apis/metrics.k8s.io/v1beta1/nodes"),
             Some(("v1beta1", Route::ListNodes))
         );
+        assert_eq!(p("/apis/metrics.k8s.io/v1/nodes"), Some(("v1", Route::ListNodes)));
         assert_eq!(
             p("/apis/metrics.k8s.io/v1beta1/nodes/n1"),
             Some(("v1beta1", Route::GetNode("n1")))

@@ -1,7 +1,7 @@
 //! NodeMetrics: get and list. A node is served when the inventory knows it and the store has
 //! fresh usage for it; lists are in name order.
 
-use super::json::Encoder;
+use super::encode::{Encode, NodeItem};
 use super::selectors::FieldSelector;
 use super::{age_seconds, ApiError, ReadTime};
 use crate::inventory::selector::LabelSelector;
@@ -15,12 +15,10 @@ pub fn list(
     labels: &LabelSelector,
     fields: &FieldSelector,
     at: ReadTime,
-    encoder: &mut Encoder<'_>,
+    encoder: &mut impl Encode,
     out: &mut Vec<u8>,
     ages: &mut Vec<f64>,
 ) {
-    encoder.list_start(out, "NodeMetricsList");
-    let mut first = true;
     for node in snapshot.nodes.values() {
         if !fields.matches(&node.name, None) || !labels.matches(&node.labels) {
             continue;
@@ -28,21 +26,18 @@ pub fn list(
         let Some(usage) = store.node_usage(&node.name, at.monotonic) else {
             continue;
         };
-        if !first {
-            out.push(b',');
-        }
-        first = false;
-        encoder.node_metrics(
+        encoder.node(
             out,
-            &node.name,
-            &node.labels,
-            usage.timestamp,
-            usage.window,
-            usage.usage,
+            &NodeItem {
+                name: &node.name,
+                labels: &node.labels,
+                timestamp: usage.timestamp,
+                window: usage.window,
+                usage: usage.usage,
+            },
         );
         ages.push(age_seconds(at, usage.timestamp));
     }
-    encoder.list_end(out);
 }
 
 pub fn get(
@@ -50,7 +45,7 @@ pub fn get(
     store: &Store,
     name: &str,
     at: ReadTime,
-    encoder: &mut Encoder<'_>,
+    encoder: &mut impl Encode,
     out: &mut Vec<u8>,
     ages: &mut Vec<f64>,
 ) -> Result<(), ApiError> {
@@ -61,13 +56,15 @@ pub fn get(
     let usage = store
         .node_usage(name, at.monotonic)
         .ok_or_else(|| ApiError::NodeMetricsNotFound(name.to_owned()))?;
-    encoder.node_metrics(
+    encoder.node(
         out,
-        &node.name,
-        &node.labels,
-        usage.timestamp,
-        usage.window,
-        usage.usage,
+        &NodeItem {
+            name: &node.name,
+            labels: &node.labels,
+            timestamp: usage.timestamp,
+            window: usage.window,
+            usage: usage.usage,
+        },
     );
     ages.push(age_seconds(at, usage.timestamp));
     Ok(())

@@ -2,7 +2,7 @@
 //! and the store has fresh usage for it from that node's kubelet; a pod reported by any other
 //! kubelet is never served, so a pod re-created on another node is never counted twice.
 
-use super::json::Encoder;
+use super::encode::{Encode, PodItem};
 use super::selectors::ListOptions;
 use super::{age_seconds, ApiError, ReadTime};
 use crate::inventory::Snapshot;
@@ -15,12 +15,10 @@ pub fn list(
     namespace: Option<&str>,
     options: &ListOptions,
     at: ReadTime,
-    encoder: &mut Encoder<'_>,
+    encoder: &mut impl Encode,
     out: &mut Vec<u8>,
     ages: &mut Vec<f64>,
 ) {
-    encoder.list_start(out, "PodMetricsList");
-    let mut first = true;
     let namespaces: Box<dyn Iterator<Item = _>> = match namespace {
         Some(ns) => Box::new(snapshot.pods.get_key_value(ns).into_iter()),
         None => Box::new(snapshot.pods.iter()),
@@ -33,15 +31,18 @@ pub fn list(
             let Some(usage) = store.pod_usage(&pod.node_name, ns, &pod.name, at.monotonic) else {
                 continue;
             };
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            encoder.pod_metrics(out, ns, &pod.name, &pod.labels, &usage);
+            encoder.pod(
+                out,
+                &PodItem {
+                    namespace: ns,
+                    name: &pod.name,
+                    labels: &pod.labels,
+                    usage: &usage,
+                },
+            );
             ages.push(age_seconds(at, usage.timestamp));
         }
     }
-    encoder.list_end(out);
 }
 
 #[allow(clippy::too_many_arguments)] // a read's inputs and outputs, spelled out for the hot path
@@ -51,7 +52,7 @@ pub fn get(
     namespace: &str,
     name: &str,
     at: ReadTime,
-    encoder: &mut Encoder<'_>,
+    encoder: &mut impl Encode,
     out: &mut Vec<u8>,
     ages: &mut Vec<f64>,
 ) -> Result<(), ApiError> {
@@ -65,7 +66,15 @@ pub fn get(
             namespace: namespace.to_owned(),
             name: name.to_owned(),
         })?;
-    encoder.pod_metrics(out, namespace, name, &pod.labels, &usage);
+    encoder.pod(
+        out,
+        &PodItem {
+            namespace,
+            name,
+            labels: &pod.labels,
+            usage: &usage,
+        },
+    );
     ages.push(age_seconds(at, usage.timestamp));
     Ok(())
 }

@@ -1,15 +1,17 @@
-//! Legacy (unaggregated) discovery: `/apis`, `/apis/<group>`, `/apis/<group>/<version>` (§3.1, §3.2).
+//! Discovery: legacy `/apis`, `/apis/<group>`, `/apis/<group>/<version>` (§3.1, §3.2), and
+//! aggregated discovery ([`super::aggregated`]) on `/apis` when `Accept` asks for
+//! `application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList` (or `v2beta1`); any
+//! other acceptable `Accept` gets the legacy `APIGroupList`, as the apiserver's wrapper does.
 //!
 //! The application describes its groups once; every document is encoded at construction and
-//! served from shared bytes. Verbs are sorted, as the apiserver's installer sorts them. Aggregated
-//! discovery (`as=APIGroupDiscoveryList`) is not served: such a request gets 406 unless its
-//! `Accept` also allows plain JSON, which is the signal the aggregator uses to fall back.
+//! served from shared bytes. Verbs are sorted, as the apiserver's installer sorts them.
 //! Resource paths below a version are the application's, not this file's.
 
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::negotiate::{negotiate_headers, Format};
+use super::aggregated::Aggregated;
+use super::negotiate::{negotiate_headers, DiscoveryVersion, Format, Representation};
 use super::{content_type, json, ok_bytes, Response};
 
 /// An API group as the application serves it.
@@ -71,6 +73,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Discovery {
     group_list: Bytes,
     groups: Vec<EncodedGroup>,
+    /// `APIGroupDiscoveryList` as `apidiscovery.k8s.io/v2` and `v2beta1`.
+    aggregated_v2: Aggregated,
+    aggregated_v2beta1: Aggregated,
 }
 
 #[derive(Debug, Clone)]
@@ -120,15 +125,16 @@ impl Discovery {
             api_version: "v1",
             groups: &wire_groups,
         };
-        let group_list = json::to_vec_line(&list)
-            .map_err(|source| Error::Encode {
-                group: String::new(),
-                source,
-            })?
-            .into();
+        let enc = |source| Error::Encode {
+            group: String::new(),
+            source,
+        };
+        let group_list = json::to_vec_line(&list).map_err(enc)?.into();
         Ok(Self {
             group_list,
             groups: encoded,
+            aggregated_v2: Aggregated::new(&groups, DiscoveryVersion::V2)?,
+            aggregated_v2beta1: Aggregated::new(&groups, DiscoveryVersion::V2beta1)?,
         })
     }
 
@@ -143,7 +149,17 @@ impl Discovery {
     pub fn respond(&self, req: &hyper::http::request::Parts) -> Option<Response> {
         let rest = req.uri.path().strip_prefix("/apis")?;
         let body = if rest.is_empty() {
-            self.group_list.clone()
+            let offers = [Format::Json, Format::AggregatedDiscovery];
+            return Some(match negotiate_headers(&req.headers, &offers) {
+                Ok(Representation::AggregatedDiscovery {
+                    version: DiscoveryVersion::V2,
+                }) => self.aggregated_v2.respond(req),
+                Ok(Representation::AggregatedDiscovery {
+                    version: DiscoveryVersion::V2beta1,
+                }) => self.aggregated_v2beta1.respond(req),
+                Ok(_) => ok_bytes(content_type::JSON, self.group_list.clone()),
+                Err(e) => e.into_status().into_response(),
+            });
         } else {
             let mut segments = rest.strip_prefix('/')?.split('/');
             let group = self.group(segments.next()?)?;

@@ -5,24 +5,29 @@
 //! It deliberately knows nothing about metrics: the application behind it (the `metrics.k8s.io`
 //! API) plugs in through [`Handler`], declares its groups through [`discovery::ApiGroup`] and its
 //! health checks through [`health::HealthChecksBuilder`]; `main` wires the two together. It does
-//! not (yet) authenticate or authorize requests, serve OpenAPI or aggregated discovery, or
-//! compress responses.
+//! not (yet) authenticate or authorize requests, or compress responses; OpenAPI documents are
+//! the application's, served through [`Handler`].
 //!
 //! Files: [`serve`] (accept loop, routing), [`tls`] (serving certificates), [`health`]
-//! (`/healthz`, `/livez`, `/readyz`), [`discovery`] (`/apis…`), [`negotiate`](mod@negotiate) (`Accept`),
-//! [`status`] (error bodies), [`json`] (Go-compatible JSON bytes).
+//! (`/healthz`, `/livez`, `/readyz`), [`discovery`] (`/apis…`, legacy and aggregated),
+//! [`negotiate`](mod@negotiate) (`Accept`), [`status`] (error bodies), [`json`] (Go-compatible
+//! JSON bytes), [`protobuf`] (wire primitives and the `k8s\0` envelope).
 
+mod aggregated;
 pub mod discovery;
 pub mod health;
 pub mod json;
 pub mod negotiate;
+pub mod protobuf;
 pub mod serve;
 pub mod status;
 pub mod tls;
 
 pub use discovery::{ApiGroup, ApiResource, ApiVersion, Discovery};
 pub use health::{Endpoint, HealthChecks, HealthChecksBuilder};
-pub use negotiate::{negotiate, negotiate_headers, Format, NotAcceptable, Representation, TableVersion};
+pub use negotiate::{
+    negotiate, negotiate_headers, DiscoveryVersion, Format, NotAcceptable, Representation, TableVersion,
+};
 pub use serve::{Limits, MetricsText, Server};
 pub use status::{Status, StatusCause, StatusDetails, StatusReason};
 pub use tls::{load_or_generate, server_config, CertSource, CertifiedKeyPair, TlsVersion};
@@ -46,6 +51,7 @@ pub trait Handler: Send + Sync + 'static {
 /// Content types used by more than one file.
 pub(crate) mod content_type {
     pub(crate) const JSON: &str = "application/json";
+    pub(crate) const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
     pub(crate) const TEXT: &str = "text/plain; charset=utf-8";
 }
 

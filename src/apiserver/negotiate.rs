@@ -4,9 +4,11 @@
 //! Clauses are ranked like the apiserver's `goautoneg`: higher `q` first, then concrete types
 //! before `type/*` before `*/*`, then header order; the first clause the caller can produce wins.
 //! Unlike the apiserver, a clause with `q=0` (or an unreadable `q`) is never chosen, as RFC 9110
-//! requires. Parameters `as`, `g` and `v` ask for a conversion: only
-//! `as=Table;g=meta.k8s.io;v=v1|v1beta1` over JSON is known; `g`/`v` without `as`, or a non-empty
-//! `stream`, make a clause unacceptable; other parameters (`charset`, `pretty`, …) are ignored.
+//! requires. Parameters `as`, `g` and `v` ask for a conversion: over JSON,
+//! `as=Table;g=meta.k8s.io;v=v1|v1beta1` and (for `/apis`)
+//! `as=APIGroupDiscoveryList;g=apidiscovery.k8s.io;v=v2|v2beta1` are known, each only where the
+//! caller offers it; `g`/`v` without `as`, or a non-empty `stream`, make a clause unacceptable;
+//! other parameters (`charset`, `pretty`, …) are ignored.
 //! Like Go (`Header.Get`), only the first `Accept` field line counts. Encoding the chosen
 //! representation is the caller's job.
 
@@ -25,6 +27,8 @@ pub enum Format {
     Table,
     /// `application/vnd.kubernetes.protobuf`.
     Protobuf,
+    /// `apidiscovery.k8s.io` APIGroupDiscoveryList rendered as JSON (aggregated discovery).
+    AggregatedDiscovery,
 }
 
 /// The `meta.k8s.io` version a Table was asked for.
@@ -44,20 +48,45 @@ impl TableVersion {
     }
 }
 
+/// The `apidiscovery.k8s.io` version aggregated discovery was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DiscoveryVersion {
+    V2,
+    V2beta1,
+}
+
+impl DiscoveryVersion {
+    /// `v2` or `v2beta1`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::V2 => "v2",
+            Self::V2beta1 => "v2beta1",
+        }
+    }
+}
+
 /// The representation the response must use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Representation {
     Json,
     Table { version: TableVersion },
     Protobuf,
+    AggregatedDiscovery { version: DiscoveryVersion },
 }
 
 impl Representation {
-    /// The response's `Content-Type` (a Table is plain `application/json`, as upstream sends).
+    /// The response's `Content-Type`: a Table is plain `application/json`, as upstream sends;
+    /// aggregated discovery names its kind, as the apiserver's discovery handler does.
     pub fn content_type(self) -> &'static str {
         match self {
             Self::Json | Self::Table { .. } => JSON,
             Self::Protobuf => PROTOBUF,
+            Self::AggregatedDiscovery {
+                version: DiscoveryVersion::V2,
+            } => "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
+            Self::AggregatedDiscovery {
+                version: DiscoveryVersion::V2beta1,
+            } => "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList",
         }
     }
 }
@@ -124,7 +153,10 @@ pub fn negotiate(accept: Option<&str>, offers: &[Format]) -> Result<Representati
 
 fn not_acceptable(offers: &[Format]) -> NotAcceptable {
     let mut accepted = Vec::new();
-    if offers.iter().any(|f| matches!(f, Format::Json | Format::Table)) {
+    if offers
+        .iter()
+        .any(|f| matches!(f, Format::Json | Format::Table | Format::AggregatedDiscovery))
+    {
         accepted.push(JSON);
     }
     if offers.contains(&Format::Protobuf) {
@@ -220,6 +252,16 @@ impl<'a> Clause<'a> {
                     _ => return None,
                 };
                 Some(Representation::Table { version })
+            }
+            Some("APIGroupDiscoveryList")
+                if json && group == Some("apidiscovery.k8s.io") && offers.contains(&Format::AggregatedDiscovery) =>
+            {
+                let version = match version? {
+                    "v2" => DiscoveryVersion::V2,
+                    "v2beta1" => DiscoveryVersion::V2beta1,
+                    _ => return None,
+                };
+                Some(Representation::AggregatedDiscovery { version })
             }
             Some(_) => None,
         }

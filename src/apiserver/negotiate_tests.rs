@@ -73,10 +73,43 @@ fn unknown_conversions_are_not_acceptable() {
     }
 }
 
+const KUBECTL_DISCOVERY: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+const DISCOVERY: &[Format] = &[Format::Json, Format::AggregatedDiscovery];
+
 #[test]
 fn aggregated_discovery_request_falls_back_to_legacy_json() {
-    let accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
-    assert_eq!(pick(accept, &[Format::Json]), Ok(Representation::Json));
+    assert_eq!(pick(KUBECTL_DISCOVERY, &[Format::Json]), Ok(Representation::Json));
+}
+
+#[test]
+fn aggregated_discovery_is_chosen_where_offered_in_either_version() {
+    let v2 = Representation::AggregatedDiscovery {
+        version: DiscoveryVersion::V2,
+    };
+    assert_eq!(pick(KUBECTL_DISCOVERY, DISCOVERY), Ok(v2));
+    let beta = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+    assert_eq!(
+        pick(beta, DISCOVERY),
+        Ok(Representation::AggregatedDiscovery {
+            version: DiscoveryVersion::V2beta1
+        })
+    );
+    // The protobuf form is not produced: the JSON clause after it is taken.
+    let proto_first = "application/vnd.kubernetes.protobuf;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+    assert_eq!(pick(proto_first, DISCOVERY), Ok(v2));
+    for unknown in [
+        "application/json;g=apidiscovery.k8s.io;v=v3;as=APIGroupDiscoveryList",
+        "application/json;g=other.io;v=v2;as=APIGroupDiscoveryList",
+    ] {
+        assert!(pick(unknown, DISCOVERY).is_err(), "{unknown}");
+    }
+    assert_eq!(
+        Representation::AggregatedDiscovery {
+            version: DiscoveryVersion::V2beta1
+        }
+        .content_type(),
+        "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
+    );
 }
 
 #[test]
@@ -223,6 +256,7 @@ proptest! {
                 Representation::Json => Format::Json,
                 Representation::Table { .. } => Format::Table,
                 Representation::Protobuf => Format::Protobuf,
+                Representation::AggregatedDiscovery { .. } => Format::AggregatedDiscovery,
             };
             prop_assert!(offers.contains(&format));
         }

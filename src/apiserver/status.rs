@@ -1,14 +1,17 @@
 //! `metav1.Status`: the one shape every API error takes on the wire (spec §3.5).
 //!
 //! Constructors mirror apimachinery's `errors.New…` helpers, so callers pass the parts (group,
-//! resource, name) and get upstream's message and details. Only JSON is produced here; protobuf
-//! (§10) comes with the protobuf representation. This file does not decide which error a failure
-//! becomes: callers map their typed errors onto a constructor.
+//! resource, name) and get upstream's message and details. The body is JSON, or protobuf (§10)
+//! when the client negotiated protobuf, as the apiserver answers `kubectl top` and the HPA. This
+//! file does not decide which error a failure becomes: callers map their typed errors onto a
+//! constructor.
 
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::StatusCode;
 use serde::{Serialize, Serializer};
 
+use super::negotiate::Representation;
+use super::protobuf::{self as pb, Envelope};
 use super::{content_type, json, Body, Response};
 
 /// A failed request, serialized with Go's field order and omissions.
@@ -203,15 +206,67 @@ impl Status {
         json::to_vec(self).unwrap_or_else(|_| FALLBACK.to_vec())
     }
 
+    /// The protobuf body: the `k8s\0` envelope naming `v1`/`Status` (Status is unversioned, so
+    /// the apiserver labels it `v1` whatever the request's group), then `metav1.Status` with
+    /// every field Go writes: empty `ListMeta` strings, `status`, `message`, `reason` (empty
+    /// when unknown), `details` only when present, and `code`.
+    pub fn to_protobuf(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + self.message.len());
+        let envelope = Envelope::begin(&mut out, self.api_version, self.kind);
+        let list_meta = pb::begin(&mut out, 1);
+        for field in 1..=3 {
+            pb::put_str(&mut out, field, "");
+        }
+        pb::end(&mut out, list_meta);
+        pb::put_str(&mut out, 2, self.status);
+        pb::put_str(&mut out, 3, &self.message);
+        pb::put_str(&mut out, 4, self.reason.as_str());
+        if let Some(details) = &self.details {
+            let nested = pb::begin(&mut out, 5);
+            pb::put_str(&mut out, 1, &details.name);
+            pb::put_str(&mut out, 2, &details.group);
+            pb::put_str(&mut out, 3, &details.kind);
+            for cause in &details.causes {
+                let c = pb::begin(&mut out, 4);
+                pb::put_str(&mut out, 1, &cause.kind);
+                pb::put_str(&mut out, 2, &cause.message);
+                pb::put_str(&mut out, 3, &cause.field);
+                pb::end(&mut out, c);
+            }
+            pb::put_int(&mut out, 5, i64::from(details.retry_after_seconds));
+            pb::put_str(&mut out, 6, &details.uid);
+            pb::end(&mut out, nested);
+        }
+        pb::put_int(&mut out, 6, i64::from(self.code));
+        envelope.finish_compact(&mut out);
+        out
+    }
+
     /// `application/json` response with this Status (plus `\n`) and its code.
     pub fn into_response(self) -> Response {
         let mut body = self.to_json();
         body.push(b'\n');
+        self.response(body, content_type::JSON)
+    }
+
+    /// The response in the client's negotiated representation: protobuf when it asked for
+    /// protobuf, else JSON (a Table request's errors are plain JSON Status, as upstream).
+    pub fn into_negotiated_response(self, representation: Representation) -> Response {
+        match representation {
+            Representation::Protobuf => {
+                let body = self.to_protobuf();
+                self.response(body, content_type::PROTOBUF)
+            }
+            _ => self.into_response(),
+        }
+    }
+
+    fn response(&self, body: Vec<u8>, content_type: &'static str) -> Response {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = Response::new(Body::new(body.into()));
         *resp.status_mut() = code;
         resp.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type::JSON));
+            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         resp
     }
 }

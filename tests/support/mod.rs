@@ -265,12 +265,14 @@ impl Drop for TestCluster {
     }
 }
 
-/// A response, body as text.
+/// A response: body as text (lossy, for JSON and plain text) and as bytes (for protobuf).
 #[derive(Debug)]
 pub struct Reply {
     pub status: StatusCode,
     pub content_type: Option<String>,
+    pub headers: hyper::HeaderMap,
     pub body: String,
+    pub bytes: Vec<u8>,
 }
 
 /// One HTTPS request over a fresh HTTP/1.1 connection, trusting the server's own certificate.
@@ -308,15 +310,15 @@ pub async fn https_request(
         .await
         .unwrap();
     let status = response.status();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned());
+    let headers = response.headers().clone();
+    let content_type = headers.get("content-type").map(|v| v.to_str().unwrap().to_owned());
     let body = response.into_body().collect().await.unwrap().to_bytes();
     Reply {
         status,
         content_type,
-        body: String::from_utf8(body.to_vec()).unwrap(),
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+        bytes: body.to_vec(),
     }
 }
 

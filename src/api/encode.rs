@@ -1,0 +1,79 @@
+//! The seam between the read paths ([`super::nodes`], [`super::pods`]) and the wire formats
+//! ([`super::json`], [`super::protobuf`], [`super::table`]): the read paths find what to serve
+//! and hand each item to an [`Encode`]r, which writes one response document.
+
+use std::time::Duration;
+
+use crate::inventory::Labels;
+use crate::kubelet::Timestamp;
+use crate::store::{PodUsage, Usage};
+
+/// The document a response holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Document {
+    NodeMetrics,
+    NodeMetricsList,
+    PodMetrics,
+    PodMetricsList,
+}
+
+impl Document {
+    /// The Kubernetes kind.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::NodeMetrics => "NodeMetrics",
+            Self::NodeMetricsList => "NodeMetricsList",
+            Self::PodMetrics => "PodMetrics",
+            Self::PodMetricsList => "PodMetricsList",
+        }
+    }
+
+    pub fn is_list(self) -> bool {
+        matches!(self, Self::NodeMetricsList | Self::PodMetricsList)
+    }
+}
+
+/// One NodeMetrics: the inventory's name and labels, the store's usage.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeItem<'a> {
+    pub name: &'a str,
+    pub labels: &'a Labels,
+    /// Kubelet time of the last point.
+    pub timestamp: Timestamp,
+    pub window: Duration,
+    pub usage: Usage,
+}
+
+/// One PodMetrics.
+#[derive(Debug, Clone, Copy)]
+pub struct PodItem<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub labels: &'a Labels,
+    pub usage: &'a PodUsage,
+}
+
+/// Writes one response document: [`begin`](Encode::begin), then every item (exactly one for
+/// a get), then [`finish`](Encode::finish).
+pub trait Encode {
+    fn begin(&mut self, out: &mut Vec<u8>, document: Document);
+    fn node(&mut self, out: &mut Vec<u8>, node: &NodeItem<'_>);
+    fn pod(&mut self, out: &mut Vec<u8>, pod: &PodItem<'_>);
+    /// Ends the document and returns the index in `out` where it starts (a protobuf envelope
+    /// may leave a few bytes of slack before it).
+    fn finish(&mut self, out: &mut Vec<u8>) -> usize;
+}
+
+/// A pod's usage summed over its containers, as the Table shows it.
+pub fn pod_total(pod: &PodUsage) -> Usage {
+    pod.containers.iter().fold(
+        Usage {
+            cpu_nanocores: 0,
+            memory_bytes: 0,
+        },
+        |sum, c| Usage {
+            cpu_nanocores: sum.cpu_nanocores.saturating_add(c.usage.cpu_nanocores),
+            memory_bytes: sum.memory_bytes.saturating_add(c.usage.memory_bytes),
+        },
+    )
+}
