@@ -119,9 +119,7 @@ fn parse_requirement(part: &str) -> Result<Requirement, SelectorError> {
             operator: Operator::DoesNotExist,
         });
     }
-    let key_end = part
-        .find(['=', '!', '<', '>', ' ', '\t'])
-        .unwrap_or(part.len());
+    let key_end = part.find(['=', '!', '<', '>', ' ', '\t']).unwrap_or(part.len());
     let key = &part[..key_end];
     validate_key(key)?;
     let rest = part[key_end..].trim_start();

@@ -1,7 +1,35 @@
 //! Numbers in the text format: sample values as Go's `strconv.ParseFloat` reads them and
 //! millisecond timestamps, parsed straight from the bytes.
 
-use super::text::SyntaxError;
+use super::error::SyntaxError;
+
+/// Where a value or timestamp token ends: a blank, the end of the line or of the body.
+fn is_blank(byte: Option<&u8>) -> bool {
+    matches!(byte, None | Some(b' ' | b'\t' | b'\n'))
+}
+
+/// Reads the value token at the start of `rest`, which runs to the next blank or newline:
+/// the value and the token's length. Plain decimals are read in one pass; anything else goes
+/// through [`parse_float`].
+pub(super) fn read_float(rest: &[u8]) -> Result<(f64, usize), SyntaxError> {
+    let (negative, sign) = match rest.first() {
+        Some(b'-') => (true, 1),
+        Some(b'+') => (false, 1),
+        _ => (false, 0),
+    };
+    let unsigned = rest.get(sign..).unwrap_or_default();
+    if let (Decimal::Exact(value), len) = decimal(unsigned) {
+        if is_blank(unsigned.get(len)) {
+            return Ok((if negative { -value } else { value }, sign + len));
+        }
+    }
+    let len = rest.iter().position(|b| is_blank(Some(b))).unwrap_or(rest.len());
+    let token = rest.get(..len).unwrap_or_default();
+    if token.is_empty() {
+        return Err(SyntaxError::MissingValue);
+    }
+    parse_float(token).map(|value| (value, len))
+}
 
 /// A float as Go's `strconv.ParseFloat` reads it, minus hex floats and `_` separators, which
 /// the Prometheus parser refuses: `[+-]digits[.digits][(e|E)[+-]digits]`, or `[+-]Inf`,
@@ -19,9 +47,10 @@ pub(super) fn parse_float(token: &[u8]) -> Result<f64, SyntaxError> {
         return Ok(f64::NAN);
     }
     let value = match decimal(unsigned) {
-        Decimal::Exact(v) => v,
-        Decimal::Invalid => return Err(SyntaxError::Value),
-        Decimal::NeedsFullParse => std::str::from_utf8(unsigned)
+        (_, len) if len != unsigned.len() => return Err(SyntaxError::Value),
+        (Decimal::Exact(v), _) => v,
+        (Decimal::Invalid, _) => return Err(SyntaxError::Value),
+        (Decimal::NeedsFullParse, _) => std::str::from_utf8(unsigned)
             .ok()
             .and_then(|s| s.parse::<f64>().ok())
             .ok_or(SyntaxError::Value)?,
@@ -38,78 +67,101 @@ enum Decimal {
     Invalid,
 }
 
-/// Checks the syntax of an unsigned decimal and, when the mantissa fits in 53 bits and the
-/// power of ten is exact in an f64 (|e| ≤ 22), computes it with one correctly rounded
-/// operation (Clinger's fast path); other valid texts go to the standard library.
-fn decimal(text: &[u8]) -> Decimal {
+/// Reads the unsigned decimal at the start of `text` and says how many bytes it took. When
+/// the mantissa fits in 53 bits and the power of ten is exact in an f64 (|e| ≤ 22), the value
+/// comes from one correctly rounded operation (Clinger's fast path); other valid texts need
+/// the standard library.
+fn decimal(text: &[u8]) -> (Decimal, usize) {
     const POW10: [f64; 23] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
         1e20, 1e21, 1e22,
     ];
-    let mut mantissa: u64 = 0;
-    let mut exact = true;
-    let mut digits = 0usize;
-    let mut scale: i64 = 0;
-    let mut i = 0;
-    let mut seen_point = false;
-    while let Some(&b) = text.get(i) {
-        match b {
-            b'0'..=b'9' => {
-                digits += 1;
-                match mantissa
-                    .checked_mul(10)
-                    .and_then(|m| m.checked_add(u64::from(b - b'0')))
-                {
-                    Some(m) => mantissa = m,
-                    None => exact = false,
-                }
-                scale -= i64::from(seen_point);
-            }
-            b'.' if !seen_point => seen_point = true,
-            _ => break,
-        }
-        i += 1;
+    // 19 digits cannot overflow a u64; more (even leading zeros) go to the slow path.
+    let (whole, whole_mantissa) = digits(text);
+    let mut i = whole;
+    let mut fraction = 0;
+    let mut mantissa = whole_mantissa;
+    if text.get(i) == Some(&b'.') {
+        let after = text.get(i + 1..).unwrap_or_default();
+        let (n, m) = digits(after);
+        fraction = n;
+        mantissa = mantissa.wrapping_mul(pow10_u64(n)).wrapping_add(m);
+        i += 1 + n;
     }
-    if digits == 0 {
-        return Decimal::Invalid;
+    if whole + fraction == 0 {
+        return (Decimal::Invalid, i);
     }
+    let mut scale = -(fraction as i64);
     if let Some(b'e' | b'E') = text.get(i) {
-        i += 1;
-        let negative = match text.get(i) {
-            Some(b'-') => {
-                i += 1;
-                true
-            }
-            Some(b'+') => {
-                i += 1;
-                false
-            }
-            _ => false,
+        let sign = match text.get(i + 1) {
+            Some(b'-') => -1,
+            Some(b'+') => 1,
+            _ => 0,
         };
-        let start = i;
-        let mut exponent: i64 = 0;
-        while let Some(&b @ b'0'..=b'9') = text.get(i) {
-            exponent = exponent.saturating_mul(10).saturating_add(i64::from(b - b'0'));
-            i += 1;
+        let start = i + 1 + usize::from(sign != 0);
+        let (n, _) = digits(text.get(start..).unwrap_or_default());
+        if n == 0 {
+            return (Decimal::Invalid, start);
         }
-        if i == start {
-            return Decimal::Invalid;
-        }
-        scale = scale.saturating_add(if negative { -exponent } else { exponent });
+        let exponent = text
+            .get(start..start + n)
+            .unwrap_or_default()
+            .iter()
+            .fold(0i64, |e, &d| e.saturating_mul(10).saturating_add(i64::from(d - b'0')));
+        scale = scale.saturating_add(if sign < 0 { -exponent } else { exponent });
+        i = start + n;
     }
-    if i != text.len() {
-        return Decimal::Invalid;
-    }
-    if !exact || mantissa > 1 << 53 {
-        return Decimal::NeedsFullParse;
+    if whole + fraction > 19 || mantissa > 1 << 53 {
+        return (Decimal::NeedsFullParse, i);
     }
     let m = mantissa as f64;
-    match usize::try_from(scale.unsigned_abs()).ok().and_then(|e| POW10.get(e)) {
+    let value = match usize::try_from(scale.unsigned_abs()).ok().and_then(|e| POW10.get(e)) {
         Some(&p) if scale >= 0 => Decimal::Exact(m * p),
         Some(&p) => Decimal::Exact(m / p),
         None if mantissa == 0 => Decimal::Exact(0.0),
         None => Decimal::NeedsFullParse,
+    };
+    (value, i)
+}
+
+/// The run of ASCII digits at the start of `text`: its length and, if it has at most 19
+/// digits, its value (wrapped otherwise; callers check the length).
+fn digits(text: &[u8]) -> (usize, u64) {
+    let mut value: u64 = 0;
+    let mut n = 0;
+    for &b in text {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        value = value.wrapping_mul(10).wrapping_add(u64::from(d));
+        n += 1;
     }
+    (n, value)
+}
+
+fn pow10_u64(n: usize) -> u64 {
+    10u64.checked_pow(u32::try_from(n).unwrap_or(u32::MAX)).unwrap_or(0)
+}
+
+/// Reads an optional timestamp at the start of `rest`: milliseconds since the epoch, ASCII
+/// digits only, fitting an `i64`. Returns it and the token's length.
+pub(super) fn read_timestamp(rest: &[u8]) -> Result<(Option<i64>, usize), SyntaxError> {
+    let (n, value) = digits(rest);
+    if is_blank(rest.get(n)) {
+        return match n {
+            0 => Ok((None, 0)),
+            1..=18 => Ok((i64::try_from(value).ok(), n)),
+            _ => {
+                let token = rest.get(..n).unwrap_or_default();
+                parse_timestamp(token).map(|ts| (Some(ts), n))
+            }
+        };
+    }
+    Err(match rest.first() {
+        Some(b'-') => SyntaxError::NegativeTimestamp,
+        _ => SyntaxError::Timestamp,
+    })
 }
 
 /// Milliseconds since the epoch: ASCII digits only, fitting an `i64`.
@@ -182,6 +234,35 @@ mod tests {
             assert_eq!(float(text), Err(SyntaxError::Value), "{text:?}");
         }
         assert_eq!(float("1e400"), Err(SyntaxError::ValueOutOfRange));
+    }
+
+    #[test]
+    fn digits_reads_the_leading_run() {
+        assert_eq!(digits(b"1633253812125 x"), (13, 1_633_253_812_125));
+        assert_eq!(digits(b"x1"), (0, 0));
+        assert_eq!(digits(b"12345678901234567890").0, 20);
+    }
+
+    #[test]
+    fn read_timestamp_takes_an_optional_token() {
+        assert_eq!(read_timestamp(b"1633253812125\n"), Ok((Some(1_633_253_812_125), 13)));
+        assert_eq!(read_timestamp(b""), Ok((None, 0)));
+        assert_eq!(read_timestamp(b"\nnext"), Ok((None, 0)));
+        assert_eq!(read_timestamp(b"9223372036854775807"), Ok((Some(i64::MAX), 19)));
+        assert_eq!(read_timestamp(b"9223372036854775808"), Err(SyntaxError::Timestamp));
+        assert_eq!(read_timestamp(b"-62135596800000"), Err(SyntaxError::NegativeTimestamp));
+        assert_eq!(read_timestamp(b"12x"), Err(SyntaxError::Timestamp));
+    }
+
+    #[test]
+    fn read_float_stops_at_the_token_end() {
+        assert_eq!(read_float(b"1.5 1000"), Ok((1.5, 3)));
+        assert_eq!(read_float(b"-2e3\n"), Ok((-2000.0, 4)));
+        assert_eq!(read_float(b"+Inf 1"), Ok((f64::INFINITY, 4)));
+        assert!(read_float(b"NaN").is_ok_and(|(v, n)| v.is_nan() && n == 3));
+        assert_eq!(read_float(b"1.5x 1"), Err(SyntaxError::Value));
+        assert_eq!(read_float(b" 1"), Err(SyntaxError::MissingValue));
+        assert_eq!(read_float(b""), Err(SyntaxError::MissingValue));
     }
 
     #[test]

@@ -153,6 +153,16 @@ fn malformed_lines_fail_the_body_and_name_the_line() {
 }
 
 #[test]
+fn non_utf8_outside_label_values_is_ignored() {
+    let mut body = b"# HELP \xff\xfe comments are not read\n".to_vec();
+    let labels = "{namespace=\"n\u{e9}\",pod=\"p\",container=\"c\"}";
+    body.extend_from_slice(format!("{CPU}{labels} 1\n{MEM}{labels} 1\n").as_bytes());
+    let batch = decoded(&body);
+    assert_eq!(batch.containers.len(), 1);
+    assert_eq!(batch.containers[0].namespace, "n\u{e9}");
+}
+
+#[test]
 fn non_utf8_label_values_fail_the_body() {
     let body = b"x{a=\"\xff\"} 1\n";
     assert_eq!(error(body).kind, SyntaxError::LabelValueUtf8);

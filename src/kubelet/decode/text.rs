@@ -1,66 +1,16 @@
-//! The Prometheus text exposition syntax, one line at a time, without allocating.
+//! The Prometheus text exposition syntax, read in one pass without allocating.
 //!
-//! This is the lexical half of [`super::decode`]: it splits a body into lines, recognises a
-//! sample line (`name[{labels}] value [timestamp]`) and hands back borrowed pieces of it. It
-//! knows which metric families the decoder wants and which labels those families need, so it
-//! only builds the names it will use; every other label is still checked for syntax. What a
-//! sample means (units, grouping, drop rules) is not its business.
+//! This is the lexical half of [`super::decode`]: it walks the body, skips blank lines and
+//! comments, recognises each sample line (`name[{labels}] value [timestamp]`) and hands back
+//! borrowed pieces of it. It knows which metric families the decoder wants and which labels
+//! those families need, so it only builds the names it will use; every other label is still
+//! checked for syntax. Long runs (names, label values, line ends) are searched eight bytes at
+//! a time. What a sample means (units, grouping, drop rules) is not its business.
 
 use std::borrow::Cow;
 
-use super::number::{parse_float, parse_timestamp};
-
-/// What a malformed line got wrong; it fails the whole body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SyntaxError {
-    /// The line does not start with a metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
-    MetricName,
-    /// A label name is missing or not `[a-zA-Z_][a-zA-Z0-9_]*`.
-    LabelName,
-    /// The label set is not `{name="value", ...}`.
-    LabelSyntax,
-    /// A label value's closing quote is missing.
-    UnterminatedLabelValue,
-    /// A label value is not UTF-8.
-    LabelValueUtf8,
-    /// The sample has no value.
-    MissingValue,
-    /// The value is not a Go-style float.
-    Value,
-    /// The value overflows a float (Go's `ParseFloat` reports a range error).
-    ValueOutOfRange,
-    /// The timestamp is not an integer number of milliseconds that fits in an `i64`.
-    Timestamp,
-    /// The timestamp is negative, which the Prometheus parser rejects.
-    NegativeTimestamp,
-    /// Something follows the timestamp.
-    TrailingText,
-}
-
-impl SyntaxError {
-    fn as_str(self) -> &'static str {
-        match self {
-            SyntaxError::MetricName => "invalid metric name",
-            SyntaxError::LabelName => "invalid label name",
-            SyntaxError::LabelSyntax => "invalid label set",
-            SyntaxError::UnterminatedLabelValue => "unterminated label value",
-            SyntaxError::LabelValueUtf8 => "label value is not valid UTF-8",
-            SyntaxError::MissingValue => "missing sample value",
-            SyntaxError::Value => "invalid sample value",
-            SyntaxError::ValueOutOfRange => "sample value out of range",
-            SyntaxError::Timestamp => "invalid timestamp",
-            SyntaxError::NegativeTimestamp => "negative timestamp",
-            SyntaxError::TrailingText => "unexpected text after the sample",
-        }
-    }
-}
-
-impl std::fmt::Display for SyntaxError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use super::error::SyntaxError;
+use super::number::{read_float, read_timestamp};
 
 /// The series the decoder reads; anything else is [`Family::Other`] and only syntax-checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,37 +29,62 @@ pub(super) enum Family {
 }
 
 impl Family {
+    const KNOWN: [Family; 10] = [
+        Family::NodeCpu,
+        Family::NodeMemory,
+        Family::NodeSwap,
+        Family::ContainerCpu,
+        Family::ContainerMemory,
+        Family::ContainerStart,
+        Family::ContainerSwap,
+        Family::PodCpu,
+        Family::PodMemory,
+        Family::PodSwap,
+    ];
+
     /// Exact match on the metric name: `node_cpu_usage_seconds_total_foo` is `Other`.
     fn of(name: &[u8]) -> Family {
-        match name {
-            b"node_cpu_usage_seconds_total" => Family::NodeCpu,
-            b"node_memory_working_set_bytes" => Family::NodeMemory,
-            b"node_swap_usage_bytes" => Family::NodeSwap,
-            b"container_cpu_usage_seconds_total" => Family::ContainerCpu,
-            b"container_memory_working_set_bytes" => Family::ContainerMemory,
-            b"container_start_time_seconds" => Family::ContainerStart,
-            b"container_swap_usage_bytes" => Family::ContainerSwap,
-            b"pod_cpu_usage_seconds_total" => Family::PodCpu,
-            b"pod_memory_working_set_bytes" => Family::PodMemory,
-            b"pod_swap_usage_bytes" => Family::PodSwap,
-            _ => Family::Other,
+        let known = Family::KNOWN.into_iter().find(|family| family.name() == name);
+        known.unwrap_or(Family::Other)
+    }
+
+    /// The metric name, empty for `Other`.
+    fn name(self) -> &'static [u8] {
+        match self {
+            Family::NodeCpu => b"node_cpu_usage_seconds_total",
+            Family::NodeMemory => b"node_memory_working_set_bytes",
+            Family::NodeSwap => b"node_swap_usage_bytes",
+            Family::ContainerCpu => b"container_cpu_usage_seconds_total",
+            Family::ContainerMemory => b"container_memory_working_set_bytes",
+            Family::ContainerStart => b"container_start_time_seconds",
+            Family::ContainerSwap => b"container_swap_usage_bytes",
+            Family::PodCpu => b"pod_cpu_usage_seconds_total",
+            Family::PodMemory => b"pod_memory_working_set_bytes",
+            Family::PodSwap => b"pod_swap_usage_bytes",
+            Family::Other => b"",
         }
     }
 
-    /// Which of `namespace`, `pod`, `container` this family needs.
-    fn wants(self, label: &[u8]) -> bool {
+    /// Whether this family is identified by `label`.
+    fn wants(self, label: Label) -> bool {
         use Family::*;
         match label {
-            b"namespace" | b"pod" => matches!(
-                self,
-                ContainerCpu | ContainerMemory | ContainerStart | ContainerSwap | PodCpu | PodMemory | PodSwap
-            ),
-            b"container" => {
+            Label::Namespace | Label::Pod => !matches!(self, NodeCpu | NodeMemory | NodeSwap | Other),
+            Label::Container => {
                 matches!(self, ContainerCpu | ContainerMemory | ContainerStart | ContainerSwap)
             }
-            _ => false,
+            Label::Other => false,
         }
     }
+}
+
+/// The labels the decoder reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Label {
+    Namespace,
+    Pod,
+    Container,
+    Other,
 }
 
 /// The identifying labels of a sample; `None` when absent or empty. A repeated label: the last
@@ -130,58 +105,100 @@ pub(super) struct Sample<'a> {
     pub(super) timestamp_ms: Option<i64>,
 }
 
-/// The lines of a body with their byte offsets; a final line without `\n` counts.
-pub(super) fn lines(body: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
-    let mut start = 0;
-    std::iter::from_fn(move || {
-        let rest = body.get(start..).filter(|rest| !rest.is_empty())?;
-        let len = find_newline(rest).unwrap_or(rest.len());
-        let line = (start, rest.get(..len).unwrap_or_default());
-        start += len + 1;
-        Some(line)
-    })
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The bytes of `word` equal to `byte`, flagged in their high bit. Only the lowest flag is
+/// sure: a borrow out of a true match can flag the bytes above it.
+fn flag(word: u64, byte: u8) -> u64 {
+    let x = word ^ (ONES * u64::from(byte));
+    x.wrapping_sub(ONES) & !x & HIGHS
 }
 
-/// Where the first `\n` is: eight bytes at a time (a zero-byte test on `word ^ "\n\n…"`).
-fn find_newline(hay: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    const NEWLINES: u64 = ONES * b'\n' as u64;
+/// Where the first of `bytes` is, eight bytes at a time.
+fn find_any<const N: usize>(hay: &[u8], bytes: [u8; N]) -> Option<usize> {
     let mut chunks = hay.chunks_exact(8);
     let mut offset = 0;
     for chunk in &mut chunks {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word) ^ NEWLINES;
-        // The lowest flagged byte is exact; only bytes above a true match can be false hits.
-        let found = x.wrapping_sub(ONES) & !x & HIGHS;
+        let word = u64::from_le_bytes(word);
+        let found = bytes.iter().fold(0, |found, &b| found | flag(word, b));
         if found != 0 {
             return Some(offset + (found.trailing_zeros() / 8) as usize);
         }
         offset += 8;
     }
-    let tail = chunks.remainder().iter().position(|&b| b == b'\n')?;
+    let tail = chunks.remainder().iter().position(|c| bytes.contains(c))?;
     Some(offset + tail)
 }
 
-/// One line: `Ok(None)` for a blank line or a comment (`# HELP`, `# TYPE` or any other).
-pub(super) fn parse_line(line: &[u8]) -> Result<Option<Sample<'_>>, SyntaxError> {
-    let mut p = Cursor { line, pos: 0 };
-    p.skip_blanks();
-    match p.peek() {
-        None | Some(b'#') => Ok(None),
-        Some(_) => p.sample().map(Some),
+/// Byte classes for names: metric names are `[a-zA-Z0-9_:]`, label names `[a-zA-Z0-9_]`
+/// (neither may start with a digit, checked apart).
+const METRIC_NAME: u8 = 1;
+const LABEL_NAME: u8 = 2;
+static CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        if b.is_ascii_alphanumeric() || b == b'_' {
+            table[i] = METRIC_NAME | LABEL_NAME;
+        } else if b == b':' {
+            table[i] = METRIC_NAME;
+        }
+        i += 1;
     }
+    table
+};
+
+fn is_metric_name(name: &[u8]) -> bool {
+    name.first().is_some_and(|b| !b.is_ascii_digit()) && name.iter().all(|&b| CLASS[usize::from(b)] & METRIC_NAME != 0)
 }
 
-struct Cursor<'a> {
-    line: &'a [u8],
+/// Reads the samples of a body in order, skipping blank lines and comments (`# HELP`,
+/// `# TYPE` or any other). It walks the body once: each scan stops at the end of its line.
+pub(super) struct Reader<'a> {
+    body: &'a [u8],
+    /// The body as a `str` when it is all UTF-8 (always, from a kubelet), which spares
+    /// checking each label value on its own.
+    text: Option<&'a str>,
     pos: usize,
+    /// The previous sample's family: kubelets group samples by family, so it is checked first.
+    last: Family,
 }
 
-impl<'a> Cursor<'a> {
+impl<'a> Reader<'a> {
+    pub(super) fn new(body: &'a [u8]) -> Self {
+        let text = std::str::from_utf8(body).ok();
+        Reader {
+            body,
+            text,
+            pos: 0,
+            last: Family::Other,
+        }
+    }
+
+    /// The next sample, `Ok(None)` at the end of the body. An error comes with the offset
+    /// of its line's first byte.
+    pub(super) fn next_sample(&mut self) -> Result<Option<Sample<'a>>, (SyntaxError, usize)> {
+        loop {
+            let line_start = self.pos;
+            self.skip_blanks();
+            match self.peek() {
+                None => return Ok(None),
+                Some(b'\n') => self.pos += 1,
+                Some(b'#') => {
+                    let rest = self.rest();
+                    self.pos += find_any(rest, [b'\n']).map_or(rest.len(), |at| at + 1);
+                }
+                Some(_) => return self.sample().map(Some).map_err(|e| (e, line_start)),
+            }
+        }
+    }
+
     fn peek(&self) -> Option<u8> {
-        self.line.get(self.pos).copied()
+        self.body.get(self.pos).copied()
     }
 
     fn eat(&mut self, byte: u8) -> bool {
@@ -190,49 +207,45 @@ impl<'a> Cursor<'a> {
         hit
     }
 
-    fn skip_blanks(&mut self) -> bool {
-        let start = self.pos;
+    fn skip_blanks(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\t')) {
             self.pos += 1;
         }
-        self.pos > start
     }
 
-    fn take_while(&mut self, keep: impl Fn(u8) -> bool) -> &'a [u8] {
-        let start = self.pos;
-        while self.peek().is_some_and(&keep) {
-            self.pos += 1;
-        }
-        self.line.get(start..self.pos).unwrap_or_default()
+    fn rest(&self) -> &'a [u8] {
+        self.body.get(self.pos..).unwrap_or_default()
+    }
+
+    /// The run of bytes of `class` at the cursor.
+    fn take_class(&mut self, class: u8) -> &'a [u8] {
+        let rest = self.rest();
+        let len = rest
+            .iter()
+            .position(|&b| CLASS[usize::from(b)] & class == 0)
+            .unwrap_or(rest.len());
+        self.pos += len;
+        rest.get(..len).unwrap_or_default()
     }
 
     fn sample(&mut self) -> Result<Sample<'a>, SyntaxError> {
-        let name = self.take_while(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':');
-        if name.first().is_none_or(u8::is_ascii_digit) {
-            return Err(SyntaxError::MetricName);
-        }
-        let family = Family::of(name);
+        let family = self.metric_name()?;
         let mut names = Names::default();
-        let spaced = self.skip_blanks();
+        self.skip_blanks();
         if self.eat(b'{') {
             self.labels(family, &mut names)?;
             self.skip_blanks();
-        } else if !spaced && self.peek().is_some() {
-            return Err(SyntaxError::MetricName);
         }
-        let value = self.take_while(|b| b != b' ' && b != b'\t');
-        if value.is_empty() {
-            return Err(SyntaxError::MissingValue);
-        }
-        let value = parse_float(value)?;
+        let (value, len) = read_float(self.rest())?;
+        self.pos += len;
         self.skip_blanks();
-        let timestamp_ms = match self.take_while(|b| b != b' ' && b != b'\t') {
-            [] => None,
-            token => Some(parse_timestamp(token)?),
-        };
+        let (timestamp_ms, len) = read_timestamp(self.rest())?;
+        self.pos += len;
         self.skip_blanks();
-        if self.peek().is_some() {
-            return Err(SyntaxError::TrailingText);
+        match self.peek() {
+            None => {}
+            Some(b'\n') => self.pos += 1,
+            Some(_) => return Err(SyntaxError::TrailingText),
         }
         Ok(Sample {
             family,
@@ -242,6 +255,27 @@ impl<'a> Cursor<'a> {
         })
     }
 
+    /// The metric name, which runs to `{`, a blank or the end of the line. A name we know
+    /// needs no byte-wise check; the previous line's name is the likeliest.
+    fn metric_name(&mut self) -> Result<Family, SyntaxError> {
+        let rest = self.rest();
+        let ends = |len: usize| matches!(rest.get(len), None | Some(b'{' | b' ' | b'\t' | b'\n'));
+        let expected = self.last.name();
+        if !expected.is_empty() && rest.starts_with(expected) && ends(expected.len()) {
+            self.pos += expected.len();
+            return Ok(self.last);
+        }
+        let len = find_any(rest, [b'{', b' ', b'\t', b'\n']).unwrap_or(rest.len());
+        let name = rest.get(..len).unwrap_or_default();
+        let family = Family::of(name);
+        if family == Family::Other && !is_metric_name(name) {
+            return Err(SyntaxError::MetricName);
+        }
+        self.pos += len;
+        self.last = family;
+        Ok(family)
+    }
+
     /// After `{`: `name="value"` pairs, comma-separated, optional trailing comma, then `}`.
     fn labels(&mut self, family: Family, names: &mut Names<'a>) -> Result<(), SyntaxError> {
         loop {
@@ -249,24 +283,21 @@ impl<'a> Cursor<'a> {
             if self.eat(b'}') {
                 return Ok(());
             }
-            let label = self.take_while(|b| b.is_ascii_alphanumeric() || b == b'_');
-            if label.first().is_none_or(u8::is_ascii_digit) {
-                return Err(SyntaxError::LabelName);
-            }
-            self.skip_blanks();
-            if !self.eat(b'=') {
-                return Err(SyntaxError::LabelSyntax);
-            }
-            self.skip_blanks();
-            if !self.eat(b'"') {
-                return Err(SyntaxError::LabelSyntax);
-            }
-            let value = self.label_value(family.wants(label))?;
-            match label {
-                b"namespace" if value.is_some() => names.namespace = non_empty(value),
-                b"pod" if value.is_some() => names.pod = non_empty(value),
-                b"container" if value.is_some() => names.container = non_empty(value),
-                _ => {}
+            let label = self.label_name()?;
+            let (text, escaped) = self.label_value()?;
+            if family.wants(label) {
+                // An empty value counts as a missing label.
+                let value = match (text.is_empty(), escaped) {
+                    (true, _) => None,
+                    (false, false) => Some(Cow::Borrowed(text)),
+                    (false, true) => Some(Cow::Owned(unescape(text))),
+                };
+                match label {
+                    Label::Namespace => names.namespace = value,
+                    Label::Pod => names.pod = value,
+                    Label::Container => names.container = value,
+                    Label::Other => {}
+                }
             }
             self.skip_blanks();
             if !self.eat(b',') {
@@ -279,35 +310,68 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// After the opening quote, through the closing one. Builds the value only when `keep`;
-    /// borrows it unless it holds an escape.
-    fn label_value(&mut self, keep: bool) -> Result<Option<Cow<'a, str>>, SyntaxError> {
+    /// A label's name, `=` and the value's opening quote.
+    fn label_name(&mut self) -> Result<Label, SyntaxError> {
+        const EXACT: [(&[u8], Label); 3] = [
+            (b"container=\"", Label::Container),
+            (b"namespace=\"", Label::Namespace),
+            (b"pod=\"", Label::Pod),
+        ];
+        let rest = self.rest();
+        if let Some((prefix, label)) = EXACT.iter().find(|(prefix, _)| rest.starts_with(prefix)) {
+            self.pos += prefix.len();
+            return Ok(*label);
+        }
+        let name = self.take_class(LABEL_NAME);
+        if name.first().is_none_or(u8::is_ascii_digit) {
+            return Err(SyntaxError::LabelName);
+        }
+        self.skip_blanks();
+        if !self.eat(b'=') {
+            return Err(SyntaxError::LabelSyntax);
+        }
+        self.skip_blanks();
+        if !self.eat(b'"') {
+            return Err(SyntaxError::LabelSyntax);
+        }
+        Ok(match name {
+            b"namespace" => Label::Namespace,
+            b"pod" => Label::Pod,
+            b"container" => Label::Container,
+            _ => Label::Other,
+        })
+    }
+
+    /// After the opening quote, through the closing one: the value as written and whether it
+    /// holds an escape.
+    fn label_value(&mut self) -> Result<(&'a str, bool), SyntaxError> {
         let start = self.pos;
         let mut escaped = false;
         loop {
-            match self.peek() {
-                None => return Err(SyntaxError::UnterminatedLabelValue),
-                Some(b'"') => break,
-                Some(b'\\') => {
+            let Some(at) = find_any(self.rest(), [b'"', b'\\', b'\n']) else {
+                return Err(SyntaxError::UnterminatedLabelValue);
+            };
+            self.pos += at;
+            match (self.peek(), self.body.get(self.pos + 1)) {
+                (Some(b'"'), _) => break,
+                (Some(b'\\'), Some(&next)) if next != b'\n' => {
                     escaped = true;
                     self.pos += 2;
                 }
-                Some(_) => self.pos += 1,
+                _ => return Err(SyntaxError::UnterminatedLabelValue),
             }
         }
-        let raw = self.line.get(start..self.pos).unwrap_or_default();
+        let end = self.pos;
         self.pos += 1;
-        let text = std::str::from_utf8(raw).map_err(|_| SyntaxError::LabelValueUtf8)?;
-        Ok(keep.then(|| match escaped {
-            false => Cow::Borrowed(text),
-            true => Cow::Owned(unescape(text)),
-        }))
+        let text = match self.text.and_then(|text| text.get(start..end)) {
+            Some(text) => text,
+            None => {
+                let raw = self.body.get(start..end).unwrap_or_default();
+                std::str::from_utf8(raw).map_err(|_| SyntaxError::LabelValueUtf8)?
+            }
+        };
+        Ok((text, escaped))
     }
-}
-
-/// An empty label value counts as a missing label.
-fn non_empty(value: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
-    value.filter(|v| !v.is_empty())
 }
 
 /// `\\`, `\"` and `\n` as the text format defines them; any other escape stays as written, as
@@ -339,18 +403,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lines_split_on_newline_and_keep_a_last_unterminated_line() {
-        let body = b"a 1\n\nsome_longer_metric_name 2\nlast 3";
-        let got: Vec<_> = lines(body).collect();
-        let want: Vec<(usize, &[u8])> = vec![
-            (0, b"a 1"),
-            (4, b""),
-            (5, b"some_longer_metric_name 2"),
-            (31, b"last 3"),
-        ];
-        assert_eq!(got, want);
-        assert_eq!(lines(b"").count(), 0);
-        assert_eq!(lines(b"x 1\n").count(), 1);
+    fn find_any_reports_the_first_of_its_bytes() {
+        let hay = b"0123456789abcdef\"\\xyz";
+        for start in 0..hay.len() {
+            let want = hay[start..].iter().position(|&b| b == b'"' || b == b'\\');
+            assert_eq!(find_any(&hay[start..], [b'"', b'\\']), want, "from {start}");
+        }
+        // A borrow out of a matching byte must not hide a later byte or invent an earlier one.
+        assert_eq!(find_any(b"\x01\x01\"\x01\x01\x01\x01\x01", [b'"', b'\x00']), Some(2));
+        assert_eq!(find_any(b"aaaaaaaaaaaaaaaaaaaaaaa", [b'"', b'\\']), None);
     }
 
     #[test]
