@@ -31,24 +31,34 @@ pub struct ClusterInventory {
     pods_synced: AtomicBool,
     /// Bumped after every published change; tests and callers wait on it instead of sleeping.
     generation: watch::Sender<u64>,
+    /// The API server's URL, for log lines an operator can act on.
+    server: String,
 }
 
 impl ClusterInventory {
     /// Starts watching through `client`; the returned inventory fills in as lists arrive.
-    pub fn start(client: kube::Client) -> Arc<Self> {
-        let inventory = Arc::new(Self::empty());
+    pub fn start(client: kube::Client, server: String) -> Arc<Self> {
+        let inventory = Arc::new(Self::empty(server));
         let nodes = watcher::watcher(Api::<LeanNode>::all(client.clone()), watcher::Config::default())
             .default_backoff()
             .map(|e| e.map(Change::Node));
-        let pods = watcher::watcher(Api::<LeanPod>::all(client), watcher::Config::default().fields(RUNNING_PODS))
-            .default_backoff()
-            .map(|e| e.map(Change::Pod));
-        tokio::spawn(inventory.clone().follow(Box::pin(futures_util::stream::select(nodes, pods))));
+        let pods = watcher::watcher(
+            Api::<LeanPod>::all(client),
+            watcher::Config::default().fields(RUNNING_PODS),
+        )
+        .default_backoff()
+        .map(|e| e.map(Change::Pod));
+        tokio::spawn(
+            inventory
+                .clone()
+                .follow(Box::pin(futures_util::stream::select(nodes, pods))),
+        );
         inventory
     }
 
-    fn empty() -> Self {
+    fn empty(server: String) -> Self {
         ClusterInventory {
+            server,
             current: RwLock::default(),
             nodes_synced: AtomicBool::new(false),
             pods_synced: AtomicBool::new(false),
@@ -74,7 +84,10 @@ impl ClusterInventory {
     }
 
     fn publish(&self, state: &State) {
-        let snapshot = Arc::new(Snapshot { nodes: state.nodes.clone(), pods: state.pods.clone() });
+        let snapshot = Arc::new(Snapshot {
+            nodes: state.nodes.clone(),
+            pods: state.pods.clone(),
+        });
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = snapshot;
         self.generation.send_modify(|g| *g += 1);
     }
@@ -115,14 +128,21 @@ impl State {
             Err(error) => {
                 let text = error.to_string();
                 if self.last_error.as_deref() != Some(&text) {
-                    tracing::warn!(error = %text, "Watching the Kubernetes API failed; retrying with backoff");
+                    tracing::warn!(
+                        server = %inventory.server,
+                        error = %text,
+                        "Watching the Kubernetes API failed; serving the last known inventory and retrying with backoff"
+                    );
                     self.last_error = Some(text);
                 }
                 return;
             }
         };
-        if self.last_error.take().is_some() {
-            tracing::info!("Watching the Kubernetes API recovered");
+        // `Init` starts every attempt, including ones that are about to fail: only data proves
+        // the API server is back.
+        let data = !matches!(change, Change::Node(Event::Init) | Change::Pod(Event::Init));
+        if data && self.last_error.take().is_some() {
+            tracing::info!(server = %inventory.server, "Watching the Kubernetes API recovered");
         }
         match change {
             Change::Node(Event::Init) => self.nodes_relist = Some(OrdMap::new()),
@@ -176,7 +196,9 @@ impl State {
 
 /// Inserts or replaces a pod; a pod with no node yet is removed (no kubelet reports it).
 fn upsert_pod(pods: &mut PodMap, pod: LeanPod) {
-    let Some((namespace, name)) = pod.key().map(|(ns, n)| (ns.to_owned(), n.to_owned())) else { return };
+    let Some((namespace, name)) = pod.key().map(|(ns, n)| (ns.to_owned(), n.to_owned())) else {
+        return;
+    };
     match pod.into_info() {
         Some(info) => {
             pods.entry(namespace).or_default().insert(name, Arc::new(info));

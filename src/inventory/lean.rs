@@ -101,7 +101,10 @@ impl LeanNode {
                 .status
                 .addresses
                 .into_iter()
-                .map(|a| NodeAddress { address_type: a.address_type, address: a.address })
+                .map(|a| NodeAddress {
+                    address_type: a.address_type,
+                    address: a.address,
+                })
                 .collect(),
             kubelet_status_port: u16::try_from(self.status.daemon_endpoints.kubelet_endpoint.port).unwrap_or(0),
         })
@@ -172,7 +175,13 @@ mod tests {
         let info = node.into_info().unwrap();
         assert_eq!(info.name, "n1");
         assert_eq!(info.kubelet_status_port, 10250);
-        assert_eq!(info.addresses[0], NodeAddress { address_type: "InternalIP".into(), address: "10.0.0.5".into() });
+        assert_eq!(
+            info.addresses[0],
+            NodeAddress {
+                address_type: "InternalIP".into(),
+                address: "10.0.0.5".into()
+            }
+        );
         assert_eq!(info.labels.get("kubernetes.io/os").map(String::as_str), Some("linux"));
     }
 
@@ -183,7 +192,10 @@ mod tests {
         )
         .unwrap();
         let info = scheduled.into_info().unwrap();
-        assert_eq!((info.namespace.as_str(), info.name.as_str(), info.node_name.as_str()), ("ns", "p", "n1"));
+        assert_eq!(
+            (info.namespace.as_str(), info.name.as_str(), info.node_name.as_str()),
+            ("ns", "p", "n1")
+        );
         let pending: LeanPod = serde_json::from_str(r#"{"metadata":{"name":"p","namespace":"ns"},"spec":{}}"#).unwrap();
         assert!(pending.into_info().is_none());
     }

@@ -50,14 +50,21 @@ pub enum BearerToken {
     Static(Secret),
     /// A token file (the service-account token, rotated by the kubelet): re-read when the
     /// cached value is older than `refresh`.
-    File { path: std::path::PathBuf, refresh: Duration },
+    File {
+        path: std::path::PathBuf,
+        refresh: Duration,
+    },
 }
 
 /// The current `Authorization` header, re-reading a token file when due.
 #[derive(Debug)]
 enum Authorization {
     Static(HeaderValue),
-    File { path: std::path::PathBuf, refresh: Duration, cached: std::sync::Mutex<Option<(std::time::Instant, HeaderValue)>> },
+    File {
+        path: std::path::PathBuf,
+        refresh: Duration,
+        cached: std::sync::Mutex<Option<(std::time::Instant, HeaderValue)>>,
+    },
 }
 
 impl Authorization {
@@ -299,7 +306,10 @@ fn classify_request_error(error: hyper_util::client::legacy::Error) -> FetchErro
     let mut source: Option<&(dyn std::error::Error + 'static)> = error.source();
     while let Some(cause) = source {
         if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
-            return FetchError::Tls { reason: tls.to_string(), hint: tls_hint(tls) };
+            return FetchError::Tls {
+                reason: tls.to_string(),
+                hint: tls_hint(tls),
+            };
         }
         source = cause.source();
     }
@@ -364,7 +374,9 @@ fn tls_config(config: &ClientConfig) -> Result<rustls::ClientConfig, BuildError>
         ServerVerification::CaDer(certs) => {
             let mut roots = rustls::RootCertStore::empty();
             for der in certs {
-                roots.add(CertificateDer::from(der.clone())).map_err(BuildError::CaCert)?;
+                roots
+                    .add(CertificateDer::from(der.clone()))
+                    .map_err(BuildError::CaCert)?;
             }
             if roots.is_empty() {
                 return Err(BuildError::EmptyCa);
