@@ -10,9 +10,11 @@ use clap::{CommandFactory, FromArgMatches};
 use metrics_server_rs::apiserver::TlsVersion;
 use metrics_server_rs::app::{App, AppConfig, ServingConfig};
 use metrics_server_rs::cli::Flags;
+use metrics_server_rs::inventory::cluster::ClusterInventory;
 use metrics_server_rs::inventory::selector::LabelSelector;
 use metrics_server_rs::kubelet::address::AddressResolver;
-use metrics_server_rs::kubelet::client::{ClientConfig, Secret, ServerVerification};
+use metrics_server_rs::kubelet::client::{BearerToken, ClientConfig, Secret, ServerVerification};
+use metrics_server_rs::kubelet::credentials::{self, ClientLimits, KubeletTlsFlags};
 use metrics_server_rs::sandbox::Sandbox;
 
 /// The sandbox serves here unless `--secure-port` says otherwise (443 needs root).
@@ -70,22 +72,98 @@ fn apply_sandbox_defaults(flags: &mut Flags, explicit: impl Fn(&str) -> bool) {
 }
 
 async fn run(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
-    if !flags.sandbox {
-        return Err("cluster mode (inventory from the Kubernetes API) is not built yet; run with --sandbox".into());
+    if flags.sandbox {
+        run_sandbox(flags).await
+    } else {
+        run_cluster(flags).await
     }
+}
+
+/// The real thing: inventory from the Kubernetes API, kubelets with the cluster's credentials.
+async fn run_cluster(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
+    let kube_config = kube_config(&flags.kubeconfig).await?;
+    tracing::info!(server = %kube_config.cluster_url, "Using the Kubernetes API");
+    let resolution = flags.metric_resolution;
+    let timeout = flags.kubelet_request_timeout.magnitude;
+    if flags.deprecated_kubelet_completely_insecure {
+        tracing::warn!(
+            "--deprecated-kubelet-completely-insecure: kubelets are scraped over plain HTTP without authentication; \
+             anyone on the network path can read or forge node metrics"
+        );
+    }
+    let kubelet = credentials::from_kube_config(
+        &kube_config,
+        &KubeletTlsFlags {
+            certificate_authority: flags.kubelet_certificate_authority.clone(),
+            client_certificate: flags.kubelet_client_certificate.clone(),
+            client_key: flags.kubelet_client_key.clone(),
+            insecure_tls: flags.kubelet_insecure_tls,
+            completely_insecure: flags.deprecated_kubelet_completely_insecure,
+        },
+        ClientLimits {
+            request_timeout: timeout,
+            max_body_bytes: flags.kubelet_max_response_bytes,
+            idle_timeout: resolution * 3,
+            token_refresh: Duration::from_secs(60),
+        },
+    )?;
+    let server = kube_config.cluster_url.to_string();
+    let client = kube::Client::try_from(kube_config)?;
+    let inventory = ClusterInventory::start(client, server);
+    let config = AppConfig {
+        resolution,
+        request_timeout: timeout,
+        max_concurrent_scrapes: flags.kubelet_max_concurrent_scrapes,
+        node_selector: LabelSelector::parse(flags.node_selector.trim())?,
+        addresses: AddressResolver::new(
+            flags.kubelet_preferred_address_types.clone(),
+            flags.kubelet_port,
+            flags.kubelet_use_node_status_port,
+            flags.deprecated_kubelet_completely_insecure,
+        ),
+        kubelet,
+        serving: serving_config(&flags)?,
+    };
+    let app = App::build(config, inventory).await?;
+    app.run(shutdown_signal()).await?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+/// `--kubeconfig` if given (that file only, as upstream), else the in-cluster service account.
+async fn kube_config(path: &str) -> Result<kube::Config, Box<dyn std::error::Error>> {
+    if path.is_empty() {
+        return kube::Config::incluster().map_err(|e| {
+            format!(
+                "no --kubeconfig given and the in-cluster configuration is unusable ({e}); \
+                 run inside a pod with a service account, or pass --kubeconfig (or --sandbox for a demo)"
+            )
+            .into()
+        });
+    }
+    let kubeconfig =
+        kube::config::Kubeconfig::read_from(path).map_err(|e| format!("reading --kubeconfig {path}: {e}"))?;
+    let options = kube::config::KubeConfigOptions::default();
+    Ok(kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .map_err(|e| format!("loading --kubeconfig {path}: {e}"))?)
+}
+
+/// The demo: a simulated cluster on loopback, authentication off.
+async fn run_sandbox(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
     let sandbox = Sandbox::start(flags.sandbox_nodes, flags.sandbox_pods_per_node).await?;
     let resolution = flags.metric_resolution;
     let config = AppConfig {
         resolution,
         request_timeout: flags.kubelet_request_timeout.magnitude,
         max_concurrent_scrapes: flags.kubelet_max_concurrent_scrapes,
-        node_selector: LabelSelector::parse(&flags.node_selector)?,
+        node_selector: LabelSelector::parse(flags.node_selector.trim())?,
         // Each simulated kubelet listens on its own loopback port, reported as the node status port.
         addresses: AddressResolver::new(vec!["InternalIP".to_owned()], flags.kubelet_port, true, false),
         kubelet: ClientConfig {
             verification: ServerVerification::CaPem(sandbox.kubelet_ca_pem.clone().into_bytes()),
             client_cert_pem: None,
-            bearer_token: Some(Secret::new(sandbox.kubelet_token.clone())),
+            bearer_token: Some(BearerToken::Static(Secret::new(sandbox.kubelet_token.clone()))),
             request_timeout: flags.kubelet_request_timeout.magnitude,
             max_body_bytes: flags.kubelet_max_response_bytes,
             idle_timeout: resolution * 3,
@@ -192,7 +270,10 @@ fn init_tracing(verbosity: u8) {
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("metrics_server_rs={level},metrics_server={level},warn"))
+        tracing_subscriber::EnvFilter::new(format!(
+            // kube-client logs every failed request at ERROR; the inventory logs the outage once.
+            "metrics_server_rs={level},metrics_server={level},kube_client::client::builder=off,warn"
+        ))
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -4,12 +4,16 @@
 //! The seam is one trait with a cheap, consistent [`Snapshot`]. The sandbox and tests use
 //! [`fixed::FixedInventory`]; a cluster inventory fills the same snapshot from watches.
 
+pub mod cluster;
 pub mod fixed;
+pub mod lean;
 pub mod selector;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
+
+use imbl::OrdMap;
 
 /// Kubernetes labels; sorted, as Go prints map keys.
 pub type Labels = BTreeMap<String, String>;
@@ -43,13 +47,14 @@ pub struct PodInfo {
     pub node_name: String,
 }
 
-/// A consistent view of the inventory at one moment. Readers hold an `Arc` to it, so a
-/// writer builds the next snapshot aside and swaps it in whole.
+/// A consistent view of the inventory at one moment. Readers hold an `Arc` to it; the maps
+/// are persistent (structurally shared), so a writer derives the next snapshot from the last
+/// in O(log n) per change and publishes it whole.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    pub nodes: BTreeMap<String, Arc<NodeInfo>>,
+    pub nodes: OrdMap<String, Arc<NodeInfo>>,
     /// Running pods by namespace, then by name: sorted as the API lists them.
-    pub pods: BTreeMap<String, BTreeMap<String, Arc<PodInfo>>>,
+    pub pods: OrdMap<String, OrdMap<String, Arc<PodInfo>>>,
 }
 
 impl Snapshot {
@@ -63,7 +68,7 @@ impl Snapshot {
     }
 
     pub fn pod_count(&self) -> usize {
-        self.pods.values().map(BTreeMap::len).sum()
+        self.pods.values().map(OrdMap::len).sum()
     }
 
     /// Builds a snapshot from lists, keeping the last of any duplicate.

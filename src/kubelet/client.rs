@@ -44,11 +44,62 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Where the bearer token sent to kubelets comes from.
+#[derive(Debug, Clone)]
+pub enum BearerToken {
+    Static(Secret),
+    /// A token file (the service-account token, rotated by the kubelet): re-read when the
+    /// cached value is older than `refresh`.
+    File {
+        path: std::path::PathBuf,
+        refresh: Duration,
+    },
+}
+
+/// The current `Authorization` header, re-reading a token file when due.
+#[derive(Debug)]
+enum Authorization {
+    Static(HeaderValue),
+    File {
+        path: std::path::PathBuf,
+        refresh: Duration,
+        cached: std::sync::Mutex<Option<(std::time::Instant, HeaderValue)>>,
+    },
+}
+
+impl Authorization {
+    fn header(&self) -> Option<HeaderValue> {
+        match self {
+            Authorization::Static(value) => Some(value.clone()),
+            Authorization::File { path, refresh, cached } => {
+                let mut cached = cached.lock().unwrap_or_else(|e| e.into_inner());
+                let fresh = cached.as_ref().is_some_and(|(read_at, _)| read_at.elapsed() < *refresh);
+                if !fresh {
+                    match std::fs::read_to_string(path).ok().and_then(|t| bearer(t.trim()).ok()) {
+                        Some(value) => *cached = Some((std::time::Instant::now(), value)),
+                        // Keep the last good token; a rotation mid-write is retried next time.
+                        None => tracing::warn!(path = %path.display(), "cannot read the kubelet bearer token file"),
+                    }
+                }
+                cached.as_ref().map(|(_, value)| value.clone())
+            }
+        }
+    }
+}
+
+fn bearer(token: &str) -> Result<HeaderValue, BuildError> {
+    let mut value = HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| BuildError::Token)?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
 /// How the kubelet's serving certificate is checked.
 #[derive(Debug, Clone)]
 pub enum ServerVerification {
     /// Verify against these CA certificates (PEM).
     CaPem(Vec<u8>),
+    /// Verify against these CA certificates (DER), as a kubeconfig's CA data decodes.
+    CaDer(Vec<Vec<u8>>),
     /// `--kubelet-insecure-tls`: accept any certificate (the handshake signature is still checked).
     InsecureSkipVerify,
     /// `--deprecated-kubelet-completely-insecure`: plain HTTP, no credentials.
@@ -61,7 +112,7 @@ pub struct ClientConfig {
     pub verification: ServerVerification,
     /// Client certificate chain and key (PEM), for kubelets that authenticate by certificate.
     pub client_cert_pem: Option<(Vec<u8>, Secret)>,
-    pub bearer_token: Option<Secret>,
+    pub bearer_token: Option<BearerToken>,
     /// Bound on one whole request: connect, TLS, headers and body.
     pub request_timeout: Duration,
     /// Cap on the body, compressed and decompressed.
@@ -94,8 +145,8 @@ pub enum BuildError {
 pub enum FetchError {
     #[error("invalid kubelet URL {url:?}")]
     Url { url: String },
-    #[error("TLS handshake with kubelet failed: {reason}")]
-    Tls { reason: String },
+    #[error("TLS handshake with kubelet failed: {reason}{hint}")]
+    Tls { reason: String, hint: &'static str },
     #[error("connecting to kubelet failed: {reason}")]
     Connect { reason: String },
     #[error("timeout after {0:?} waiting for kubelet")]
@@ -132,7 +183,7 @@ type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Byt
 #[derive(Clone)]
 pub struct KubeletClient {
     http: HttpsClient,
-    authorization: Option<HeaderValue>,
+    authorization: Option<Arc<Authorization>>,
     request_timeout: Duration,
     max_body_bytes: usize,
 }
@@ -167,12 +218,12 @@ impl KubeletClient {
             .build(connector);
         // Upstream strips credentials entirely with --deprecated-kubelet-completely-insecure.
         let authorization = match (&config.bearer_token, plain) {
-            (Some(token), false) => {
-                let mut value =
-                    HeaderValue::try_from(format!("Bearer {}", token.expose())).map_err(|_| BuildError::Token)?;
-                value.set_sensitive(true);
-                Some(value)
-            }
+            (Some(BearerToken::Static(token)), false) => Some(Arc::new(Authorization::Static(bearer(token.expose())?))),
+            (Some(BearerToken::File { path, refresh }), false) => Some(Arc::new(Authorization::File {
+                path: path.clone(),
+                refresh: *refresh,
+                cached: std::sync::Mutex::new(None),
+            })),
             _ => None,
         };
         Ok(KubeletClient {
@@ -196,8 +247,8 @@ impl KubeletClient {
             )
             .body(Empty::new())
             .map_err(|_| FetchError::Url { url: url.to_owned() })?;
-        if let Some(auth) = &self.authorization {
-            request.headers_mut().insert(AUTHORIZATION, auth.clone());
+        if let Some(auth) = self.authorization.as_ref().and_then(|a| a.header()) {
+            request.headers_mut().insert(AUTHORIZATION, auth);
         }
         tokio::time::timeout(self.request_timeout, self.exchange(request, body))
             .await
@@ -257,12 +308,34 @@ fn classify_request_error(error: hyper_util::client::legacy::Error) -> FetchErro
         if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
             return FetchError::Tls {
                 reason: tls.to_string(),
+                hint: tls_hint(tls),
             };
         }
         source = cause.source();
     }
     FetchError::Connect {
         reason: error_chain(&error),
+    }
+}
+
+/// What an operator should do about a TLS failure, in terms of the flags that fix it.
+fn tls_hint(error: &rustls::Error) -> &'static str {
+    use rustls::CertificateError as C;
+    match error {
+        rustls::Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+            " (the kubelet's serving certificate does not name the address used: pick an address type it \
+             names with --kubelet-preferred-address-types, give kubelets certificates for their IPs \
+             (serverTLSBootstrap), or use --kubelet-insecure-tls in test clusters)"
+        }
+        rustls::Error::InvalidCertificate(C::UnknownIssuer) => {
+            " (the kubelet's certificate is not signed by the CA in use: pass the kubelets' CA with \
+             --kubelet-certificate-authority, or use --kubelet-insecure-tls in test clusters where kubelet \
+             certificates are self-signed)"
+        }
+        rustls::Error::InvalidCertificate(
+            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
+        ) => " (the kubelet's certificate is outside its validity period: check the node's clock and certificate rotation)",
+        _ => "",
     }
 }
 
@@ -291,6 +364,18 @@ fn tls_config(config: &ClientConfig) -> Result<rustls::ClientConfig, BuildError>
             for cert in CertificateDer::pem_slice_iter(pem) {
                 roots
                     .add(cert.map_err(BuildError::CaPem)?)
+                    .map_err(BuildError::CaCert)?;
+            }
+            if roots.is_empty() {
+                return Err(BuildError::EmptyCa);
+            }
+            builder.with_root_certificates(roots)
+        }
+        ServerVerification::CaDer(certs) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for der in certs {
+                roots
+                    .add(CertificateDer::from(der.clone()))
                     .map_err(BuildError::CaCert)?;
             }
             if roots.is_empty() {

@@ -5,6 +5,7 @@
 
 pub mod address;
 pub mod client;
+pub mod credentials;
 pub mod decode;
 pub mod sample;
 

@@ -27,7 +27,7 @@ use metrics_server_rs::inventory::fixed::FixedInventory;
 use metrics_server_rs::inventory::selector::LabelSelector;
 use metrics_server_rs::inventory::{Labels, NodeAddress, NodeInfo, PodInfo, Snapshot};
 use metrics_server_rs::kubelet::address::AddressResolver;
-use metrics_server_rs::kubelet::client::{ClientConfig, Secret, ServerVerification};
+use metrics_server_rs::kubelet::client::{BearerToken, ClientConfig, Secret, ServerVerification};
 use metrics_server_rs::sandbox::kubelet_server::{self, KubeletReply, Responder};
 use metrics_server_rs::sandbox::kubelet_tls;
 use metrics_server_rs::sandbox::pki::TestCa;
@@ -164,7 +164,7 @@ impl TestCluster {
             kubelet: ClientConfig {
                 verification: ServerVerification::CaPem(ca.cert_pem().into_bytes()),
                 client_cert_pem: None,
-                bearer_token: Some(Secret::new(TOKEN)),
+                bearer_token: Some(BearerToken::Static(Secret::new(TOKEN))),
                 request_timeout: Duration::from_secs(5),
                 max_body_bytes: 1 << 20,
                 idle_timeout: Duration::from_secs(120),
