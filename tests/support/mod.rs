@@ -175,7 +175,9 @@ impl TestCluster {
                 key_file: None,
                 cert_dir: cert_dir.path().to_owned(),
                 tls_min_version: TlsVersion::default(),
+                tls_cipher_suites: None,
                 http2: true,
+                auth: None,
             },
         };
         let app = App::build(config, inventory.clone()).await.unwrap();
