@@ -11,6 +11,8 @@
     reason = "test helpers outside #[test] fns: a failed step should fail the test loudly"
 )]
 
+pub mod fake_apiserver;
+
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
