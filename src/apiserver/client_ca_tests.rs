@@ -1,3 +1,6 @@
+use std::collections::BTreeMap;
+
+use super::configmap::{merge, parse, publish, ClusterParts, LookupError};
 use super::*;
 use crate::apiserver::test_pki::Ca;
 
