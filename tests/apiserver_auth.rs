@@ -170,8 +170,20 @@ async fn get_with(
     headers: &[(&str, &str)],
     h2: bool,
 ) -> (u16, String) {
+    https_get(run.addr, &run.pair.cert_chain()[0], path, cert, headers, h2).await
+}
+
+/// One GET to `addr`, trusting `server_cert`.
+async fn https_get(
+    addr: std::net::SocketAddr,
+    server_cert: &CertificateDer<'static>,
+    path: &str,
+    cert: Option<&ClientCert>,
+    headers: &[(&str, &str)],
+    h2: bool,
+) -> (u16, String) {
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(run.pair.cert_chain()[0].clone()).unwrap();
+    roots.add(server_cert.clone()).unwrap();
     let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -183,7 +195,7 @@ async fn get_with(
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![if h2 { b"h2".to_vec() } else { b"http/1.1".to_vec() }];
-    let tcp = TcpStream::connect(run.addr).await.unwrap();
+    let tcp = TcpStream::connect(addr).await.unwrap();
     let name = ServerName::try_from("localhost").unwrap();
     let tls = TlsConnector::from(Arc::new(config)).connect(name, tcp).await.unwrap();
     let mut request = Request::builder().uri(format!("https://localhost{path}"));
@@ -537,4 +549,149 @@ async fn a_failed_configmap_lookup_is_fatal_unless_tolerated() {
         .unwrap();
     let trust = delegation.authenticator().trust().current();
     assert!(trust.client_ca.is_none() && trust.request_header.is_none());
+}
+
+/// The binary, killed when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The address in the server's `serving securely address=Some(…)` log line.
+fn serving_address(line: &str) -> Option<std::net::SocketAddr> {
+    let plain: String = {
+        // Drop ANSI colour sequences (ESC [ … m).
+        let mut out = String::new();
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                for c in chars.by_ref() {
+                    if c == 'm' {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    };
+    let rest = plain.split("serving securely").nth(1)?;
+    let start = rest.find("Some(")? + "Some(".len();
+    let end = start + rest[start..].find(')')?;
+    rest[start..end].parse().ok()
+}
+
+/// A kubeconfig for `server`, written to `dir/name`.
+fn kubeconfig(dir: &std::path::Path, name: &str, server: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {server}\nusers:\n- name: u\n  user: {{}}\n\
+             contexts:\n- name: c\n  context:\n    cluster: fake\n    user: u\ncurrent-context: c\n"
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn cluster_mode_stops_when_the_authentication_configmap_cannot_be_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let kc = kubeconfig(dir.path(), "kubeconfig", &nowhere);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_metrics-server"))
+        .args([
+            format!("--kubeconfig={kc}"),
+            format!("--authentication-kubeconfig={kc}"),
+            format!("--authorization-kubeconfig={kc}"),
+            "--kubelet-insecure-tls".to_owned(),
+            "--secure-port=0".to_owned(),
+            format!("--cert-dir={}", dir.path().display()),
+        ])
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Error: unable to load configmap based request-header-client-ca-file: getting configmap kube-system/extension-apiserver-authentication: "),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn cluster_mode_serves_behind_the_gate_with_the_delegated_kubeconfigs() {
+    use std::io::BufRead as _;
+    let fake = FakeApiServer::start(TOKENS, policy(), None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = kubeconfig(dir.path(), "kubeconfig", &fake.url);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_metrics-server"))
+        .args([
+            format!("--kubeconfig={kc}"),
+            format!("--authentication-kubeconfig={kc}"),
+            format!("--authorization-kubeconfig={kc}"),
+            "--kubelet-insecure-tls".to_owned(),
+            "--secure-port=0".to_owned(),
+            "--bind-address=127.0.0.1".to_owned(),
+            format!("--cert-dir={}", dir.path().display()),
+        ])
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let _child = Child(child);
+    // Read the log until the server says where it listens, then keep draining it.
+    let (tx, rx) = oneshot::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        let mut seen = String::new();
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(addr) = serving_address(&line) {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(Ok(addr));
+                }
+            }
+            if tx.is_some() {
+                seen.push_str(&line);
+                seen.push('\n');
+            }
+        }
+        if let Some(tx) = tx.take() {
+            let _ = tx.send(Err(seen));
+        }
+    });
+    let addr = match guarded("the server to listen", rx).await.unwrap() {
+        Ok(addr) => addr,
+        Err(log) => panic!("the server exited before serving:\n{log}"),
+    };
+    let pem = std::fs::read(dir.path().join("apiserver.crt")).unwrap();
+    let server_cert = rustls::pki_types::pem::PemObject::from_pem_slice(&pem).unwrap();
+    let get = |path: &'static str, headers: &'static [(&'static str, &'static str)]| {
+        let server_cert = &server_cert;
+        async move {
+            guarded(path, https_get(addr, server_cert, path, None, headers, false))
+                .await
+                .0
+        }
+    };
+    assert_eq!(get("/livez", &[]).await, 200);
+    assert_eq!(get(NODES, &[]).await, 403);
+    assert_eq!(get(NODES, &[("Authorization", "Bearer nope")]).await, 401);
+    assert_ne!(get(NODES, &[("Authorization", "Bearer alice-token")]).await, 403);
+    assert!(fake.token_reviews() >= 2);
+    assert!(fake.access_reviews().iter().any(|r| r["user"] == "alice"));
 }
