@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::api::{MetricsApi, GROUP, VERSIONS};
 use crate::apiserver::discovery::{self, ApiGroup, ApiResource, ApiVersion, Discovery};
-use crate::apiserver::{health, tls, HealthChecks, MetricsText, Server, TlsVersion};
+use crate::apiserver::{health, tls, Delegation, HealthChecks, MetricsText, Server, TlsOptions, TlsVersion};
 use crate::inventory::selector::LabelSelector;
 use crate::inventory::Inventory;
 use crate::kubelet::address::AddressResolver;
@@ -32,7 +32,11 @@ pub struct ServingConfig {
     pub key_file: Option<PathBuf>,
     pub cert_dir: PathBuf,
     pub tls_min_version: TlsVersion,
+    /// `--tls-cipher-suites`, mapped; `None` for the defaults.
+    pub tls_cipher_suites: Option<Vec<rustls::SupportedCipherSuite>>,
     pub http2: bool,
+    /// Delegated authentication and authorization; `None` admits everyone (sandbox, tests).
+    pub auth: Option<Arc<Delegation>>,
 }
 
 /// Everything the pipeline needs besides the inventory.
@@ -122,16 +126,18 @@ impl App {
                 })
             })
         };
-        let server = Arc::new(
-            Server::new(
-                health,
-                Discovery::new(vec![api_group()])?,
-                version_json(),
-                metrics_text,
-                api,
-            )
-            .with_listed_paths(MetricsApi::listed_paths()),
-        );
+        let mut server = Server::new(
+            health,
+            Discovery::new(vec![api_group()])?,
+            version_json(),
+            metrics_text,
+            api,
+        )
+        .with_listed_paths(MetricsApi::listed_paths());
+        if let Some(auth) = &config.serving.auth {
+            server = server.with_auth(auth.clone());
+        }
+        let server = Arc::new(server);
 
         let serving = &config.serving;
         let alt_names: Vec<String> = if serving.bind.ip().is_unspecified() {
@@ -145,7 +151,17 @@ impl App {
             &serving.cert_dir,
             &alt_names,
         )?;
-        let tls = tls::server_config(&pair, serving.tls_min_version, serving.http2)?;
+        let tls = tls::serving_config(
+            &pair,
+            &TlsOptions {
+                min_version: serving.tls_min_version,
+                cipher_suites: serving.tls_cipher_suites.clone(),
+                http2: serving.http2,
+                // Client certificates identify users and front proxies only when auth is on.
+                request_client_certs: serving.auth.is_some(),
+                reload_interval: Some(tls::DEFAULT_RELOAD_INTERVAL),
+            },
+        )?;
         let listener = TcpListener::bind(serving.bind).await.map_err(|source| Error::Bind {
             address: serving.bind,
             source,

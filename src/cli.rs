@@ -116,6 +116,9 @@ pub struct Flags {
     #[arg(long, default_value_t = 64 << 20)]
     pub kubelet_max_response_bytes: usize,
 
+    #[command(flatten)]
+    pub security: crate::apiserver::SecurityFlags,
+
     /// number for the log level verbosity
     #[arg(short = 'v', long = "v", default_value_t = 0)]
     pub verbosity: u8,

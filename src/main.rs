@@ -2,12 +2,15 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
 
-use metrics_server_rs::apiserver::TlsVersion;
+use metrics_server_rs::apiserver::cache::system_clock;
+use metrics_server_rs::apiserver::delegation::delegated_client;
+use metrics_server_rs::apiserver::{Delegation, TlsVersion};
 use metrics_server_rs::app::{App, AppConfig, ServingConfig};
 use metrics_server_rs::cli::Flags;
 use metrics_server_rs::inventory::cluster::ClusterInventory;
@@ -81,6 +84,7 @@ async fn run(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
 
 /// The real thing: inventory from the Kubernetes API, kubelets with the cluster's credentials.
 async fn run_cluster(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
+    let mut serving = serving_config(&flags)?;
     let kube_config = kube_config(&flags.kubeconfig).await?;
     tracing::info!(server = %kube_config.cluster_url, "Using the Kubernetes API");
     let resolution = flags.metric_resolution;
@@ -107,6 +111,7 @@ async fn run_cluster(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
             token_refresh: Duration::from_secs(60),
         },
     )?;
+    serving.auth = Some(delegation(&flags).await?);
     let server = kube_config.cluster_url.to_string();
     let client = kube::Client::try_from(kube_config)?;
     let inventory = ClusterInventory::start(client, server);
@@ -122,12 +127,22 @@ async fn run_cluster(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
             flags.deprecated_kubelet_completely_insecure,
         ),
         kubelet,
-        serving: serving_config(&flags)?,
+        serving,
     };
     let app = App::build(config, inventory).await?;
     app.run(shutdown_signal()).await?;
     tracing::info!("shut down cleanly");
     Ok(())
+}
+
+/// Delegated authentication and authorization through their own kubeconfigs (or in-cluster),
+/// never `--kubeconfig`, as upstream.
+async fn delegation(flags: &Flags) -> Result<Arc<Delegation>, Box<dyn std::error::Error>> {
+    let security = &flags.security;
+    let authn = delegated_client(&security.authentication_kubeconfig, "--authentication-kubeconfig").await?;
+    let authz = delegated_client(&security.authorization_kubeconfig, "--authorization-kubeconfig").await?;
+    let delegation = Delegation::start(&security.delegation_options(), authn, authz, system_clock()).await?;
+    Ok(Arc::new(delegation))
 }
 
 /// `--kubeconfig` if given (that file only, as upstream), else the in-cluster service account.
@@ -151,6 +166,7 @@ async fn kube_config(path: &str) -> Result<kube::Config, Box<dyn std::error::Err
 
 /// The demo: a simulated cluster on loopback, authentication off.
 async fn run_sandbox(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
+    let serving = serving_config(&flags)?;
     let sandbox = Sandbox::start(flags.sandbox_nodes, flags.sandbox_pods_per_node).await?;
     let resolution = flags.metric_resolution;
     let config = AppConfig {
@@ -168,7 +184,7 @@ async fn run_sandbox(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
             max_body_bytes: flags.kubelet_max_response_bytes,
             idle_timeout: resolution * 3,
         },
-        serving: serving_config(&flags)?,
+        serving,
     };
     let app = App::build(config, sandbox.inventory.clone()).await?;
     let address = app.local_addr().ok_or("the listener has no local address")?;
@@ -204,7 +220,9 @@ fn serving_config(flags: &Flags) -> Result<ServingConfig, Box<dyn std::error::Er
         key_file: flags.tls_private_key_file.clone(),
         cert_dir: flags.cert_dir.clone(),
         tls_min_version: flags.tls_min_version.parse::<TlsVersion>()?,
+        tls_cipher_suites: flags.security.cipher_suites()?,
         http2: !flags.disable_http2_serving,
+        auth: None,
     })
 }
 

@@ -5,32 +5,54 @@
 //! It deliberately knows nothing about metrics: the application behind it (the `metrics.k8s.io`
 //! API) plugs in through [`Handler`], declares its groups through [`discovery::ApiGroup`] and its
 //! health checks through [`health::HealthChecksBuilder`]; `main` wires the two together. It does
-//! not (yet) authenticate or authorize requests, or compress responses; OpenAPI documents are
-//! the application's, served through [`Handler`].
+//! not compress responses; OpenAPI documents are the application's, served through [`Handler`].
 //!
-//! Files: [`serve`] (accept loop, routing), [`tls`] (serving certificates), [`health`]
-//! (`/healthz`, `/livez`, `/readyz`), [`discovery`] (`/apis…`, legacy and aggregated),
-//! [`negotiate`](mod@negotiate) (`Accept`), [`status`] (error bodies), [`json`] (Go-compatible
-//! JSON bytes), [`protobuf`] (wire primitives and the `k8s\0` envelope).
+//! Files: [`serve`] (accept loop, routing), [`tls`] (serving certificates and rustls
+//! configuration), [`cert_reload`] (serving pair followed on disk), [`cipher_suites`]
+//! (`--tls-cipher-suites`), [`health`] (`/healthz`, `/livez`, `/readyz`), [`discovery`]
+//! (`/apis…`, legacy and aggregated), [`negotiate`](mod@negotiate) (`Accept`), [`status`] (error
+//! bodies), [`json`] (Go-compatible JSON bytes), [`protobuf`] (wire primitives and the `k8s\0`
+//! envelope). Delegated security, in request order: [`client_cert`] (certificates asked for in
+//! the handshake, verified per request), [`client_ca`] (trusted CAs from flags or the cluster's
+//! ConfigMap), [`authn`] (who), [`request_info`] (what), [`authz`] (allowed?), [`review`]
+//! (TokenReview and SubjectAccessReview), [`cache`] (their answers), [`delegation`] (the gate),
+//! [`options`] (the flags).
 
 mod aggregated;
+pub mod authn;
+pub mod authz;
+pub mod cache;
+pub mod cert_reload;
+pub mod cipher_suites;
+pub mod client_ca;
+pub mod client_cert;
+pub mod delegation;
 pub mod discovery;
 pub mod health;
 pub mod json;
 pub mod negotiate;
+pub mod options;
 pub mod protobuf;
+pub mod request_info;
+pub mod review;
 pub mod serve;
 pub mod status;
+#[cfg(test)]
+mod test_pki;
 pub mod tls;
+mod x509_name;
 
+pub use client_cert::PeerChain;
+pub use delegation::{Delegation, DelegationOptions};
 pub use discovery::{ApiGroup, ApiResource, ApiVersion, Discovery};
 pub use health::{Endpoint, HealthChecks, HealthChecksBuilder};
 pub use negotiate::{
     negotiate, negotiate_headers, DiscoveryVersion, Format, NotAcceptable, Representation, TableVersion,
 };
+pub use options::SecurityFlags;
 pub use serve::{Limits, MetricsText, Server};
 pub use status::{Status, StatusCause, StatusDetails, StatusReason};
-pub use tls::{load_or_generate, server_config, CertSource, CertifiedKeyPair, TlsVersion};
+pub use tls::{load_or_generate, server_config, serving_config, CertSource, CertifiedKeyPair, TlsOptions, TlsVersion};
 
 /// Every response body is a complete buffer: the API is GET-only and answers are small.
 pub type Body = http_body_util::Full<bytes::Bytes>;
@@ -46,6 +68,18 @@ pub type Response = hyper::Response<Body>;
 pub trait Handler: Send + Sync + 'static {
     /// Answers one request from its method, URI and headers (the body is never read).
     fn handle(&self, req: &hyper::http::request::Parts) -> Option<Response>;
+}
+
+/// An error and its causes, `: `-separated, for log fields.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Content types used by more than one file.

@@ -1,7 +1,9 @@
 //! The HTTPS server: accept loop, TLS, HTTP/1.1 and HTTP/2, graceful shutdown, and routing.
 //!
-//! Routing ([`Server::route`]) is a pure function of the request head, so every endpoint is
-//! testable in-process. Paths, in the order they are tried:
+//! Every request first passes the [`Delegation`] gate when one is set ([`Server::with_auth`]):
+//! authentication and authorization, answered 401/403/500 when refused. Then routing
+//! ([`Server::route`]), a pure function of the request head, so every endpoint is testable
+//! in-process ([`Server::respond`] runs both). Paths, in the order they are tried:
 //!
 //! | path | answer |
 //! |---|---|
@@ -15,8 +17,8 @@
 //!
 //! HEAD is routed as GET, then the body is dropped and its length kept in `Content-Length`.
 //! Request bodies are never read. Header limits are hyper's defaults: HTTP/1.1 at most 100
-//! headers in a ~408 KiB read buffer, HTTP/2 a 16 KiB header list. Authentication and
-//! authorization are not applied here yet.
+//! headers in a ~408 KiB read buffer, HTTP/2 a 16 KiB header list. The client certificate
+//! chain of each connection is kept for the gate ([`PeerChain`]).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -37,7 +39,10 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-use super::{content_type, not_found_page, ok_bytes, Body, Discovery, Handler, HealthChecks, Response, Status};
+use super::{
+    content_type, not_found_page, ok_bytes, Body, Delegation, Discovery, Handler, HealthChecks, PeerChain, Response,
+    Status,
+};
 
 /// Produces the `/metrics` exposition text on each scrape.
 pub type MetricsText = Arc<dyn Fn() -> String + Send + Sync>;
@@ -87,6 +92,8 @@ pub struct Server {
     /// `{"paths":[…]}`, encoded once.
     index_json: Bytes,
     limits: Limits,
+    /// Authentication and authorization; `None` admits every request (sandbox, tests).
+    auth: Option<Arc<Delegation>>,
     /// Connection builders per ALPN result: `h2`, or HTTP/1.1 for anything else.
     http1: auto::Builder<TokioExecutor>,
     http2: auto::Builder<TokioExecutor>,
@@ -99,6 +106,7 @@ impl std::fmt::Debug for Server {
             .field("discovery", &self.discovery)
             .field("extra_paths", &self.extra_paths)
             .field("limits", &self.limits)
+            .field("auth", &self.auth.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -124,6 +132,7 @@ impl Server {
             extra_paths: Vec::new(),
             index_json: Bytes::new(),
             limits,
+            auth: None,
         };
         server.index_json = server.encode_index();
         server
@@ -135,6 +144,13 @@ impl Server {
         self.http1 = connection_builder(false, &limits);
         self.http2 = connection_builder(true, &limits);
         self.limits = limits;
+        self
+    }
+
+    /// Puts the delegated authentication and authorization gate in front of every request.
+    #[must_use]
+    pub fn with_auth(mut self, auth: Arc<Delegation>) -> Self {
+        self.auth = Some(auth);
         self
     }
 
@@ -163,7 +179,24 @@ impl Server {
         serde_json::to_vec_pretty(&index).map(Bytes::from).unwrap_or_default()
     }
 
-    /// Answers one request from its head; HEAD gets GET's headers without the body.
+    /// Answers one request from a connection whose client presented `peer`: the gate (if any),
+    /// then [`Server::route`].
+    pub async fn respond(&self, req: &Parts, peer: &PeerChain) -> Response {
+        if let Some(auth) = &self.auth {
+            if let Err(rejection) = auth.admit(req, peer).await {
+                let resp = rejection.into_response();
+                return if req.method == Method::HEAD {
+                    head_only(resp)
+                } else {
+                    resp
+                };
+            }
+        }
+        self.route(req)
+    }
+
+    /// Answers one request from its head, without the gate; HEAD gets GET's headers without
+    /// the body.
     pub fn route(&self, req: &Parts) -> Response {
         let resp = self.route_get(req);
         if req.method == Method::HEAD {
@@ -295,12 +328,13 @@ impl Server {
         };
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
         let builder = if h2 { &self.http2 } else { &self.http1 };
+        let chain = Arc::new(PeerChain::new(tls.get_ref().1.peer_certificates()));
         let server = self.clone();
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-            let server = server.clone();
+            let (server, chain) = (server.clone(), chain.clone());
             async move {
                 let (head, _body) = req.into_parts();
-                Ok::<_, Infallible>(server.route(&head))
+                Ok::<_, Infallible>(server.respond(&head, &chain).await)
             }
         });
         let conn = builder.serve_connection(TokioIo::new(tls), service);

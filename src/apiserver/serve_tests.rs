@@ -207,3 +207,55 @@ fn default_limits_are_documented_values() {
     assert_eq!(l.header_read_timeout, Duration::from_secs(32));
     assert_eq!(l.shutdown_grace, Duration::from_secs(60));
 }
+
+/// A gate with no certificates, no tokens and no reviewer: anonymous, health paths only.
+fn gated() -> Server {
+    use crate::apiserver::authn::{AuthenticationOptions, Authenticator};
+    use crate::apiserver::authz::{AuthorizationOptions, Authorizer};
+    use crate::apiserver::cache::system_clock;
+    use crate::apiserver::client_ca::{Trust, TrustSource};
+    let authn = Authenticator::new(
+        &AuthenticationOptions::default(),
+        TrustSource::fixed(Trust::default()),
+        None,
+        system_clock(),
+    )
+    .unwrap();
+    let authz = Authorizer::new(&AuthorizationOptions::default(), None, system_clock()).unwrap();
+    server().with_auth(Arc::new(Delegation::new(authn, authz)))
+}
+
+#[tokio::test]
+async fn the_gate_runs_before_routing_and_head_refusals_have_no_body() {
+    let server = gated();
+    let none = PeerChain::none();
+    assert_eq!(
+        server.respond(&request(Method::GET, "/healthz"), &none).await.status(),
+        200
+    );
+    let get = server.respond(&request(Method::GET, "/nope"), &none).await;
+    assert_eq!(get.status(), 403, "authorization comes before the 404");
+    let length = get.into_body().collect().await.unwrap().to_bytes().len();
+    let head = server
+        .respond(&request(Method::HEAD, "/apis/metrics.k8s.io/v1beta1/nodes"), &none)
+        .await;
+    assert_eq!(head.status(), 403);
+    assert_eq!(head.headers()[CONTENT_TYPE], "application/json");
+    assert!(head.headers().contains_key(CONTENT_LENGTH));
+    assert!(head.into_body().collect().await.unwrap().to_bytes().is_empty());
+    assert!(length > 0);
+    // Without a gate, respond is route.
+    let open = server_ungated_respond().await;
+    assert_eq!(open, 200);
+}
+
+async fn server_ungated_respond() -> u16 {
+    server()
+        .respond(
+            &request(Method::GET, "/apis/metrics.k8s.io/v1beta1/nodes"),
+            &PeerChain::none(),
+        )
+        .await
+        .status()
+        .as_u16()
+}

@@ -2,10 +2,14 @@
 //!
 //! The certificate comes from `--tls-cert-file`/`--tls-private-key-file`, else from
 //! `<cert-dir>/apiserver.{crt,key}` when both are readable, else it is generated self-signed and
-//! written there, as upstream does. Only the ring provider is used, chosen explicitly rather than
-//! through the process-wide default. Client certificates are not requested yet (that comes with
-//! request-header authentication), SNI certificates and cipher-suite flags are not supported.
-//! Key material never reaches a log line or an error message.
+//! written there, as upstream does. [`serving_config`] builds the rustls configuration: the pair
+//! reloaded when its files change ([`ReloadingCert`](super::cert_reload::ReloadingCert)),
+//! `--tls-min-version`, `--tls-cipher-suites` ([`cipher_suites`](super::cipher_suites)), ALPN
+//! `h2`/`http/1.1`, and, when authentication is on, a request (never a requirement) for client
+//! certificates ([`RequestClientCert`](super::client_cert::RequestClientCert)). Only the ring
+//! provider is used, chosen explicitly rather than through the process-wide default. SNI
+//! certificates (`--tls-sni-cert-key`) and curve preferences are not supported. Key material
+//! never reaches a log line or an error message.
 
 use std::fmt;
 use std::fs;
@@ -67,6 +71,8 @@ pub enum Error {
     UnknownTlsVersion { value: String },
     #[error("building the TLS server configuration")]
     Config(#[source] rustls::Error),
+    #[error(transparent)]
+    CipherSuite(#[from] super::cipher_suites::CipherSuiteError),
 }
 
 /// `tls::Result`.
@@ -191,7 +197,7 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     })
 }
 
-fn load(cert_file: &Path, key_file: &Path, source: CertSource) -> Result<CertifiedKeyPair> {
+pub(crate) fn load(cert_file: &Path, key_file: &Path, source: CertSource) -> Result<CertifiedKeyPair> {
     let cert_pem = read(cert_file)?;
     let cert_chain = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<Vec<_>, _>>()
@@ -292,21 +298,81 @@ impl FromStr for TlsVersion {
     }
 }
 
+/// How the serving TLS is configured besides the pair; `Default` is upstream's defaults with
+/// reloading on and client certificates not requested.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsOptions {
+    /// `--tls-min-version` (TLS 1.2).
+    pub min_version: TlsVersion,
+    /// `--tls-cipher-suites`, mapped ([`cipher_suites`](super::cipher_suites::cipher_suites));
+    /// `None` for rustls' defaults.
+    pub cipher_suites: Option<Vec<rustls::SupportedCipherSuite>>,
+    /// Offer `h2` in ALPN (`--disable-http2-serving` turns it off).
+    pub http2: bool,
+    /// Ask clients for a certificate (never require one), for delegated authentication.
+    pub request_client_certs: bool,
+    /// How often the pair's files are checked for changes; `None` serves the pair as loaded.
+    pub reload_interval: Option<Duration>,
+}
+
+/// Serving files are looked at no more often than this by default.
+pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(2);
+
+impl Default for TlsOptions {
+    fn default() -> Self {
+        Self {
+            min_version: TlsVersion::Tls12,
+            cipher_suites: None,
+            http2: true,
+            request_client_certs: false,
+            reload_interval: Some(DEFAULT_RELOAD_INTERVAL),
+        }
+    }
+}
+
 /// The rustls server configuration: the pair, the minimum version, and ALPN `h2`,`http/1.1`
-/// (only `http/1.1` when `http2` is false). Fails if the key does not match the certificate.
+/// (only `http/1.1` when `http2` is false), with the pair served as loaded and no client
+/// certificates requested. Fails if the key does not match the certificate.
 pub fn server_config(pair: &CertifiedKeyPair, min_version: TlsVersion, http2: bool) -> Result<Arc<ServerConfig>> {
-    let versions: &[&'static rustls::SupportedProtocolVersion] = match min_version {
+    let options = TlsOptions {
+        min_version,
+        http2,
+        reload_interval: None,
+        ..TlsOptions::default()
+    };
+    serving_config(pair, &options)
+}
+
+/// The rustls server configuration for `pair` with `options`. Fails if the key does not match
+/// the certificate or no cipher suite is usable with the allowed versions.
+pub fn serving_config(pair: &CertifiedKeyPair, options: &TlsOptions) -> Result<Arc<ServerConfig>> {
+    let versions: &[&'static rustls::SupportedProtocolVersion] = match options.min_version {
         TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
         TlsVersion::Tls13 => &[&rustls::version::TLS13],
     };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let mut provider = rustls::crypto::ring::default_provider();
+    if let Some(suites) = &options.cipher_suites {
+        provider.cipher_suites.clone_from(suites);
+    }
+    let provider = Arc::new(provider);
+    let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
-        .map_err(Error::Config)?
-        .with_no_client_auth()
-        .with_single_cert(pair.cert_chain.clone(), pair.key.clone_key())
         .map_err(Error::Config)?;
-    config.alpn_protocols = if http2 {
+    let builder = if options.request_client_certs {
+        builder.with_client_cert_verifier(super::client_cert::RequestClientCert::new())
+    } else {
+        builder.with_no_client_auth()
+    };
+    let mut config = match options.reload_interval {
+        Some(interval) => {
+            let resolver = super::cert_reload::ReloadingCert::new(pair, interval, provider)?;
+            builder.with_cert_resolver(Arc::new(resolver))
+        }
+        None => builder
+            .with_single_cert(pair.cert_chain.clone(), pair.key.clone_key())
+            .map_err(Error::Config)?,
+    };
+    config.alpn_protocols = if options.http2 {
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]
     } else {
         vec![b"http/1.1".to_vec()]

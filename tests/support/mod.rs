@@ -11,6 +11,8 @@
     reason = "test helpers outside #[test] fns: a failed step should fail the test loudly"
 )]
 
+pub mod fake_apiserver;
+
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -175,7 +177,9 @@ impl TestCluster {
                 key_file: None,
                 cert_dir: cert_dir.path().to_owned(),
                 tls_min_version: TlsVersion::default(),
+                tls_cipher_suites: None,
                 http2: true,
+                auth: None,
             },
         };
         let app = App::build(config, inventory.clone()).await.unwrap();
