@@ -196,7 +196,23 @@ impl App {
     /// Scrapes every resolution period and serves until `shutdown`, then drains in-flight
     /// requests and stops scraping.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-        let scraping = tokio::spawn(self.scraper.clone().run());
+        self.run_after(std::future::ready(()), shutdown).await
+    }
+
+    /// Like [`run`](Self::run), but the first scrape cycle waits for `scrape_from` (cluster
+    /// mode: the inventory's first sync, as upstream starts its ticker only once the informers
+    /// have synced; a cycle over an empty inventory would waste one of the two immediate
+    /// cycles readiness needs). Serving starts at once, with `/readyz` failing meanwhile.
+    pub async fn run_after(
+        self,
+        scrape_from: impl Future<Output = ()> + Send + 'static,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        let scraper = self.scraper.clone();
+        let scraping = tokio::spawn(async move {
+            scrape_from.await;
+            scraper.run().await;
+        });
         let served = self.server.serve(self.listener, self.tls, shutdown).await;
         scraping.abort();
         served
@@ -218,12 +234,10 @@ fn health_checks(
                 Err("no metrics to serve".to_owned())
             }
         })
-        .readyz("metric-informer-sync", move || {
-            if inventory.has_synced() {
-                Ok(())
-            } else {
-                Err("cache for node informer has not synced".to_owned())
-            }
+        .readyz("metric-informer-sync", move || match inventory.unsynced() {
+            None => Ok(()),
+            // Upstream's messages: the node informer is checked first, then the pod informer.
+            Some(informer) => Err(format!("cache for {informer} informer has not synced")),
         })
         .livez("metric-collection-timely", move || {
             if ticks.is_timely(Instant::now(), resolution) {

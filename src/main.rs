@@ -115,6 +115,10 @@ async fn run_cluster(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
     let server = kube_config.cluster_url.to_string();
     let client = kube::Client::try_from(kube_config)?;
     let inventory = ClusterInventory::start(client, server);
+    let synced = {
+        let inventory = inventory.clone();
+        async move { inventory.synced().await }
+    };
     let config = AppConfig {
         resolution,
         request_timeout: timeout,
@@ -130,7 +134,7 @@ async fn run_cluster(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
         serving,
     };
     let app = App::build(config, inventory).await?;
-    app.run(shutdown_signal()).await?;
+    app.run_after(synced, shutdown_signal()).await?;
     tracing::info!("shut down cleanly");
     Ok(())
 }

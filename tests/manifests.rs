@@ -2,6 +2,11 @@
 //! field, names match upstream's so an install replaces upstream in place, container args are
 //! flags the binary accepts, probes point at what the server serves, RBAC is exactly what the
 //! server needs, and the rendered single-file installs equal what kustomize renders.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers outside #[test] fns: a failed step should fail the test loudly"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -4,9 +4,11 @@
 //! The seam is one trait with a cheap, consistent [`Snapshot`]. The sandbox and tests use
 //! [`fixed::FixedInventory`]; a cluster inventory fills the same snapshot from watches.
 
+mod backoff;
 pub mod cluster;
 pub mod fixed;
 pub mod lean;
+pub mod mirror;
 pub mod selector;
 
 use std::collections::BTreeMap;
@@ -94,4 +96,12 @@ pub trait Inventory: Send + Sync + fmt::Debug + 'static {
     fn snapshot(&self) -> Arc<Snapshot>;
     /// Whether the first complete view has arrived (upstream: informer caches synced).
     fn has_synced(&self) -> bool;
+    /// Which informer has not synced yet (`"node"` or `"pod"`), for `/readyz`'s message.
+    fn unsynced(&self) -> Option<&'static str> {
+        if self.has_synced() {
+            None
+        } else {
+            Some("node")
+        }
+    }
 }

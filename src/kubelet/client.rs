@@ -305,7 +305,7 @@ fn gunzip_capped(compressed: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<(
 fn classify_request_error(error: hyper_util::client::legacy::Error) -> FetchError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = error.source();
     while let Some(cause) = source {
-        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+        if let Some(tls) = rustls_error(cause) {
             return FetchError::Tls {
                 reason: tls.to_string(),
                 hint: tls_hint(tls),
@@ -315,6 +315,20 @@ fn classify_request_error(error: hyper_util::client::legacy::Error) -> FetchErro
     }
     FetchError::Connect {
         reason: error_chain(&error),
+    }
+}
+
+/// The rustls error behind `cause`, if any. The TLS connector reports a handshake failure as
+/// an `io::Error` wrapping an `io::Error` wrapping the rustls error, and `io::Error::source`
+/// skips the error it wraps (it returns that error's own source), so wrapped errors are
+/// unwrapped explicitly.
+fn rustls_error<'e>(cause: &'e (dyn std::error::Error + 'static)) -> Option<&'e rustls::Error> {
+    let mut current = cause;
+    loop {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        current = current.downcast_ref::<std::io::Error>()?.get_ref()?;
     }
 }
 
@@ -463,6 +477,16 @@ mod tests {
         out.clear();
         gunzip_capped(&compressed, 10_000, &mut out).unwrap();
         assert_eq!(out.len(), 10_000);
+    }
+
+    #[test]
+    fn tls_failures_are_found_inside_the_connectors_nested_io_errors() {
+        // hyper-rustls: io::Error::other(<tokio-rustls: io::Error::new(InvalidData, rustls::Error)>).
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName);
+        let nested = std::io::Error::other(std::io::Error::new(std::io::ErrorKind::InvalidData, tls));
+        let found = rustls_error(&nested).unwrap();
+        assert!(tls_hint(found).contains("does not name the address"), "{found}");
+        assert!(rustls_error(&std::io::Error::other("connection refused")).is_none());
     }
 
     #[test]

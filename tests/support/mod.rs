@@ -12,11 +12,15 @@
 )]
 
 pub mod fake_apiserver;
+pub mod kube_api;
 
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
+use std::pin::Pin;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -27,17 +31,18 @@ use metrics_server_rs::apiserver::TlsVersion;
 use metrics_server_rs::app::{App, AppConfig, ServingConfig};
 use metrics_server_rs::inventory::fixed::FixedInventory;
 use metrics_server_rs::inventory::selector::LabelSelector;
-use metrics_server_rs::inventory::{Labels, NodeAddress, NodeInfo, PodInfo, Snapshot};
+use metrics_server_rs::inventory::{Inventory, Labels, NodeAddress, NodeInfo, PodInfo, Snapshot};
 use metrics_server_rs::kubelet::address::AddressResolver;
 use metrics_server_rs::kubelet::client::{BearerToken, ClientConfig, Secret, ServerVerification};
 use metrics_server_rs::sandbox::kubelet_server::{self, KubeletReply, Responder};
 use metrics_server_rs::sandbox::kubelet_tls;
 use metrics_server_rs::sandbox::pki::TestCa;
+use metrics_server_rs::scrape::status::ScrapeStatus;
 use metrics_server_rs::scrape::Scraper;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub const TOKEN: &str = "test-kubelet-token";
@@ -54,12 +59,21 @@ pub fn labels(pairs: &[(&str, &str)]) -> Labels {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
 }
 
-/// What one fake kubelet answers, request after request (the last answer repeats).
+/// One fake kubelet: what it answers, request after request (the last answer repeats), where
+/// it listens, which token it demands, and which names its serving certificate carries.
 #[derive(Debug, Clone)]
 pub struct FakeKubelet {
     pub node: String,
     pub node_labels: Labels,
     pub replies: Vec<KubeletReply>,
+    /// 127.0.0.1 unless a test needs another loopback address (all of 127/8 reaches lo).
+    pub ip: IpAddr,
+    /// 0 picks a free port.
+    pub port: u16,
+    /// The bearer token demanded; `None` accepts any. Every `Authorization` seen is recorded.
+    pub token: Option<String>,
+    /// Names in the serving certificate (IP literals become IP SANs); empty means `ip`.
+    pub cert_names: Vec<String>,
 }
 
 impl FakeKubelet {
@@ -74,23 +88,155 @@ impl FakeKubelet {
                     body: b.as_bytes().to_vec(),
                 })
                 .collect(),
+            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            token: Some(TOKEN.to_owned()),
+            cert_names: Vec::new(),
         }
     }
 
     pub fn failing(node: &str, status: StatusCode, body: &str) -> Self {
-        FakeKubelet {
-            node: node.to_owned(),
-            node_labels: Labels::new(),
-            replies: vec![KubeletReply {
-                status,
-                body: body.as_bytes().to_vec(),
-            }],
-        }
+        let mut kubelet = Self::ok(node, &[body]);
+        kubelet.replies[0].status = status;
+        kubelet
     }
 
     pub fn with_labels(mut self, pairs: &[(&str, &str)]) -> Self {
         self.node_labels = labels(pairs);
         self
+    }
+
+    /// Listens on `ip:port` (port 0: any free one).
+    pub fn at(mut self, ip: &str, port: u16) -> Self {
+        self.ip = ip.parse().unwrap();
+        self.port = port;
+        self
+    }
+
+    pub fn accepting_any_token(mut self) -> Self {
+        self.token = None;
+        self
+    }
+
+    pub fn with_cert_names(mut self, names: &[&str]) -> Self {
+        self.cert_names = names.iter().map(|n| (*n).to_owned()).collect();
+        self
+    }
+}
+
+/// A fake kubelet that is listening.
+#[derive(Debug, Clone)]
+pub struct RunningKubelet {
+    pub node: String,
+    pub node_labels: Labels,
+    pub address: SocketAddr,
+    /// Authorised `/metrics/resource` requests answered.
+    pub requests: Arc<AtomicUsize>,
+    /// The same count, to wait on.
+    answered: watch::Sender<usize>,
+    /// Every `Authorization` header received, in order.
+    pub authorizations: Arc<Mutex<Vec<String>>>,
+}
+
+impl RunningKubelet {
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    pub fn authorizations(&self) -> Vec<String> {
+        self.authorizations.lock().unwrap().clone()
+    }
+
+    /// Waits (guarded by a timeout) until `n` requests have been answered.
+    pub async fn wait_for_requests(&self, n: usize) {
+        let mut answered = self.answered.subscribe();
+        let waited = tokio::time::timeout(Duration::from_secs(20), answered.wait_for(|count| *count >= n)).await;
+        assert!(
+            matches!(waited, Ok(Ok(_))),
+            "{} answered {} of {n} requests",
+            self.node,
+            self.requests()
+        );
+    }
+}
+
+/// Fake kubelets over TLS with certificates from one CA; stopped when dropped.
+#[derive(Debug, Default)]
+pub struct Kubelets {
+    pub running: Vec<RunningKubelet>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Kubelets {
+    pub async fn start(ca: &TestCa, specs: Vec<FakeKubelet>) -> Kubelets {
+        let mut kubelets = Kubelets::default();
+        kubelets.add(ca, specs).await;
+        kubelets
+    }
+
+    /// Starts more kubelets (e.g. on a port only known once the first ones listen).
+    pub async fn add(&mut self, ca: &TestCa, specs: Vec<FakeKubelet>) {
+        for kubelet in specs {
+            let names: Vec<String> = if kubelet.cert_names.is_empty() {
+                vec![kubelet.ip.to_string()]
+            } else {
+                kubelet.cert_names.clone()
+            };
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let leaf = ca.issue("kubelet", &names).unwrap();
+            let tls = kubelet_tls(&leaf.cert_pem, &leaf.key_pem).unwrap();
+            let listener = TcpListener::bind(SocketAddr::new(kubelet.ip, kubelet.port))
+                .await
+                .unwrap_or_else(|e| panic!("binding a fake kubelet on {}:{}: {e}", kubelet.ip, kubelet.port));
+            let address = listener.local_addr().unwrap();
+            let requests = Arc::new(AtomicUsize::new(0));
+            let authorizations = Arc::new(Mutex::new(Vec::new()));
+            let answered = watch::Sender::new(0);
+            let (count, seen, signal) = (requests.clone(), authorizations.clone(), answered.clone());
+            let replies = kubelet.replies.clone();
+            let expected = kubelet.token.as_ref().map(|t| format!("Bearer {t}"));
+            let respond: Responder = Arc::new(move |path, auth| {
+                seen.lock().unwrap().push(auth.unwrap_or_default().to_owned());
+                let authorised = match &expected {
+                    Some(expected) => auth == Some(expected.as_str()),
+                    None => auth.is_some_and(|a| a.starts_with("Bearer ")),
+                };
+                if path != "/metrics/resource" || !authorised {
+                    return KubeletReply {
+                        status: StatusCode::UNAUTHORIZED,
+                        body: b"Unauthorized".to_vec(),
+                    };
+                }
+                let n = count.fetch_add(1, Ordering::SeqCst);
+                signal.send_replace(n + 1);
+                replies[n.min(replies.len() - 1)].clone()
+            });
+            self.tasks
+                .push(tokio::spawn(kubelet_server::serve(listener, tls, respond)));
+            self.running.push(RunningKubelet {
+                node: kubelet.node,
+                node_labels: kubelet.node_labels,
+                address,
+                requests,
+                answered,
+                authorizations,
+            });
+        }
+    }
+
+    pub fn get(&self, node: &str) -> &RunningKubelet {
+        self.running
+            .iter()
+            .find(|k| k.node == node)
+            .unwrap_or_else(|| panic!("no fake kubelet for {node}"))
+    }
+}
+
+impl Drop for Kubelets {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
     }
 }
 
@@ -103,65 +249,19 @@ pub fn pod(namespace: &str, name: &str, node: &str, label_pairs: &[(&str, &str)]
     }
 }
 
-/// The real server in front of fake kubelets; scrape cycles run when the test says so.
-pub struct TestCluster {
-    pub address: std::net::SocketAddr,
-    pub scraper: Arc<Scraper>,
-    pub inventory: Arc<FixedInventory>,
-    pub kubelet_requests: Vec<Arc<AtomicUsize>>,
-    pub cert_dir: tempfile::TempDir,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<std::io::Result<()>>>,
-    kubelets: Vec<JoinHandle<()>>,
+/// How the server under test reaches kubelets, and which nodes it scrapes.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub node_selector: LabelSelector,
+    pub addresses: AddressResolver,
+    pub kubelet: ClientConfig,
 }
 
-impl TestCluster {
-    pub async fn start(kubelets: Vec<FakeKubelet>, pods: Vec<PodInfo>) -> TestCluster {
-        Self::start_with(kubelets, pods, LabelSelector::default()).await
-    }
-
-    pub async fn start_with(kubelets: Vec<FakeKubelet>, pods: Vec<PodInfo>, node_selector: LabelSelector) -> Self {
-        let ca = TestCa::new("test kubelet CA").unwrap();
-        let leaf = ca.issue("kubelet", &["127.0.0.1"]).unwrap();
-        let tls = kubelet_tls(&leaf.cert_pem, &leaf.key_pem).unwrap();
-        let mut nodes = Vec::new();
-        let mut counters = Vec::new();
-        let mut tasks = Vec::new();
-        for kubelet in kubelets {
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let port = listener.local_addr().unwrap().port();
-            let count = Arc::new(AtomicUsize::new(0));
-            counters.push(count.clone());
-            let replies = kubelet.replies.clone();
-            let expected = format!("Bearer {TOKEN}");
-            let respond: Responder = Arc::new(move |path, auth| {
-                if path != "/metrics/resource" || auth != Some(expected.as_str()) {
-                    return KubeletReply {
-                        status: StatusCode::UNAUTHORIZED,
-                        body: b"Unauthorized".to_vec(),
-                    };
-                }
-                let n = count.fetch_add(1, Ordering::SeqCst);
-                replies[n.min(replies.len() - 1)].clone()
-            });
-            tasks.push(tokio::spawn(kubelet_server::serve(listener, tls.clone(), respond)));
-            nodes.push(NodeInfo {
-                name: kubelet.node.clone(),
-                labels: kubelet.node_labels.clone(),
-                addresses: vec![NodeAddress {
-                    address_type: "InternalIP".into(),
-                    address: "127.0.0.1".into(),
-                }],
-                kubelet_status_port: port,
-            });
-        }
-        let inventory = Arc::new(FixedInventory::new(Snapshot::from_parts(nodes, pods)));
-        let cert_dir = tempfile::tempdir().unwrap();
-        let config = AppConfig {
-            resolution: Duration::from_secs(60),
-            request_timeout: Duration::from_secs(5),
-            max_concurrent_scrapes: 8,
-            node_selector,
+impl ServerOptions {
+    /// Kubelets at their InternalIP and node status port, verified against `ca`, sent [`TOKEN`].
+    pub fn trusting(ca: &TestCa) -> Self {
+        ServerOptions {
+            node_selector: LabelSelector::default(),
             addresses: AddressResolver::new(vec!["InternalIP".into()], 10250, true, false),
             kubelet: ClientConfig {
                 verification: ServerVerification::CaPem(ca.cert_pem().into_bytes()),
@@ -171,6 +271,82 @@ impl TestCluster {
                 max_body_bytes: 1 << 20,
                 idle_timeout: Duration::from_secs(120),
             },
+        }
+    }
+}
+
+/// The real server in front of fake kubelets; scrape cycles run when the test says so. The
+/// inventory is a [`FixedInventory`] the test sets, or any other (the cluster inventory).
+pub struct TestCluster<I = FixedInventory> {
+    pub address: SocketAddr,
+    pub scraper: Arc<Scraper>,
+    pub scrape_status: Arc<ScrapeStatus>,
+    pub inventory: Arc<I>,
+    pub kubelets: Kubelets,
+    pub kubelet_requests: Vec<Arc<AtomicUsize>>,
+    pub cert_dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestCluster<FixedInventory> {
+    pub async fn start(kubelets: Vec<FakeKubelet>, pods: Vec<PodInfo>) -> Self {
+        Self::start_with(kubelets, pods, LabelSelector::default()).await
+    }
+
+    /// Nodes are the kubelets, at 127.0.0.1 with their port as the node status port.
+    pub async fn start_with(kubelets: Vec<FakeKubelet>, pods: Vec<PodInfo>, node_selector: LabelSelector) -> Self {
+        let ca = TestCa::new("test kubelet CA").unwrap();
+        let kubelets = Kubelets::start(&ca, kubelets).await;
+        let nodes = kubelets.running.iter().map(|k| NodeInfo {
+            name: k.node.clone(),
+            labels: k.node_labels.clone(),
+            addresses: vec![NodeAddress {
+                address_type: "InternalIP".into(),
+                address: k.address.ip().to_string(),
+            }],
+            kubelet_status_port: k.address.port(),
+        });
+        let inventory = Arc::new(FixedInventory::new(Snapshot::from_parts(nodes, pods)));
+        let options = ServerOptions {
+            node_selector,
+            ..ServerOptions::trusting(&ca)
+        };
+        Self::serve(kubelets, inventory, options).await
+    }
+}
+
+impl<I: Inventory> TestCluster<I> {
+    /// Builds the real server on 127.0.0.1:0 over `inventory` and serves it (no scrape loop).
+    pub async fn serve(kubelets: Kubelets, inventory: Arc<I>, options: ServerOptions) -> Self {
+        Self::launch(kubelets, inventory, options, None).await
+    }
+
+    /// Like [`serve`](Self::serve), but with the real scrape loop (`App::run_after`): its first
+    /// cycle starts when `scrape_from` resolves, the next one a resolution (60 s) later.
+    pub async fn run_after(
+        kubelets: Kubelets,
+        inventory: Arc<I>,
+        options: ServerOptions,
+        scrape_from: impl Future<Output = ()> + Send + 'static,
+    ) -> Self {
+        Self::launch(kubelets, inventory, options, Some(Box::pin(scrape_from))).await
+    }
+
+    async fn launch(
+        kubelets: Kubelets,
+        inventory: Arc<I>,
+        options: ServerOptions,
+        scrape_from: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    ) -> Self {
+        let cert_dir = tempfile::tempdir().unwrap();
+        let config = AppConfig {
+            resolution: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(5),
+            max_concurrent_scrapes: 8,
+            node_selector: options.node_selector,
+            addresses: options.addresses,
+            kubelet: options.kubelet,
             serving: ServingConfig {
                 bind: "127.0.0.1:0".parse().unwrap(),
                 cert_file: None,
@@ -185,22 +361,30 @@ impl TestCluster {
         let app = App::build(config, inventory.clone()).await.unwrap();
         let address = app.local_addr().unwrap();
         let scraper = app.scraper.clone();
+        let scrape_status = app.scrape_status.clone();
         let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(app.serve(async move {
+        let shutdown = async move {
             let _ = rx.await;
-        }));
+        };
+        let server = match scrape_from {
+            None => tokio::spawn(app.serve(shutdown)),
+            Some(scrape_from) => tokio::spawn(app.run_after(scrape_from, shutdown)),
+        };
         TestCluster {
             address,
             scraper,
+            scrape_status,
             inventory,
-            kubelet_requests: counters,
+            kubelet_requests: kubelets.running.iter().map(|k| k.requests.clone()).collect(),
+            kubelets,
             cert_dir,
             shutdown: Some(tx),
             server: Some(server),
-            kubelets: tasks,
         }
     }
+}
 
+impl<I> TestCluster<I> {
     /// One full scrape cycle over every node; returns when every scrape has ended.
     pub async fn scrape(&self) {
         self.scraper.clone().run_cycle(Duration::ZERO).await;
@@ -258,11 +442,8 @@ impl TestCluster {
     }
 }
 
-impl Drop for TestCluster {
+impl<I> Drop for TestCluster<I> {
     fn drop(&mut self) {
-        for k in &self.kubelets {
-            k.abort();
-        }
         if let Some(server) = &self.server {
             server.abort();
         }
@@ -281,7 +462,7 @@ pub struct Reply {
 
 /// One HTTPS request over a fresh HTTP/1.1 connection, trusting the server's own certificate.
 pub async fn https_request(
-    address: std::net::SocketAddr,
+    address: SocketAddr,
     cert_file: &Path,
     method: Method,
     path: &str,

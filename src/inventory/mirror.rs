@@ -1,0 +1,179 @@
+//! The cluster inventory's working copy: watch events applied to persistent maps. A relist is
+//! built aside and swapped in whole when its last page arrives, so a snapshot never shows a
+//! half-listed cluster; every other event is an O(log n) update. Pure: no I/O, no logging
+//! (the follower in `cluster.rs` does both), so the bench and unit tests drive it directly.
+
+use std::sync::Arc;
+
+use imbl::OrdMap;
+use kube::runtime::watcher::Event;
+
+use super::lean::{LeanNode, LeanPod};
+use super::{NodeInfo, PodInfo, Snapshot};
+
+type NodeMap = OrdMap<String, Arc<NodeInfo>>;
+type PodMap = OrdMap<String, OrdMap<String, Arc<PodInfo>>>;
+
+/// Nodes and running pods as the watches have reported them so far.
+#[derive(Debug, Clone, Default)]
+pub struct Mirror {
+    nodes: NodeMap,
+    pods: PodMap,
+    /// A node relist in progress (between `Init` and `InitDone`).
+    nodes_relist: Option<NodeMap>,
+    pods_relist: Option<PodMap>,
+}
+
+impl Mirror {
+    pub fn apply_node_event(&mut self, event: Event<LeanNode>) {
+        match event {
+            Event::Init => self.nodes_relist = Some(OrdMap::new()),
+            Event::InitApply(node) => {
+                if let (Some(relist), Some(info)) = (self.nodes_relist.as_mut(), node.into_info()) {
+                    relist.insert(info.name.clone(), Arc::new(info));
+                }
+            }
+            Event::InitDone => {
+                if let Some(relist) = self.nodes_relist.take() {
+                    self.nodes = relist;
+                }
+            }
+            Event::Apply(node) => {
+                if let Some(info) = node.into_info() {
+                    self.nodes.insert(info.name.clone(), Arc::new(info));
+                }
+            }
+            Event::Delete(node) => {
+                if let Some(name) = node.name() {
+                    self.nodes.remove(name);
+                }
+            }
+        }
+    }
+
+    pub fn apply_pod_event(&mut self, event: Event<LeanPod>) {
+        match event {
+            Event::Init => self.pods_relist = Some(OrdMap::new()),
+            Event::InitApply(pod) => {
+                if let Some(relist) = self.pods_relist.as_mut() {
+                    upsert_pod(relist, pod);
+                }
+            }
+            Event::InitDone => {
+                if let Some(relist) = self.pods_relist.take() {
+                    self.pods = relist;
+                }
+            }
+            Event::Apply(pod) => upsert_pod(&mut self.pods, pod),
+            Event::Delete(pod) => {
+                if let Some((namespace, name)) = pod.key() {
+                    remove_pod(&mut self.pods, namespace, name);
+                }
+            }
+        }
+    }
+
+    /// The current view: two O(1) clones of the persistent maps.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            nodes: self.nodes.clone(),
+            pods: self.pods.clone(),
+        }
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn pod_count(&self) -> usize {
+        self.pods.values().map(OrdMap::len).sum()
+    }
+}
+
+/// Inserts or replaces a pod; a pod with no node yet is removed (no kubelet reports it).
+fn upsert_pod(pods: &mut PodMap, pod: LeanPod) {
+    let Some((namespace, name)) = pod.key().map(|(ns, n)| (ns.to_owned(), n.to_owned())) else {
+        return;
+    };
+    match pod.into_info() {
+        Some(info) => {
+            pods.entry(namespace).or_default().insert(name, Arc::new(info));
+        }
+        None => remove_pod(pods, &namespace, &name),
+    }
+}
+
+fn remove_pod(pods: &mut PodMap, namespace: &str, name: &str) {
+    if let Some(by_name) = pods.get_mut(namespace) {
+        by_name.remove(name);
+        if by_name.is_empty() {
+            pods.remove(namespace);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(namespace: &str, name: &str, node: &str) -> LeanPod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"namespace": namespace, "name": name, "resourceVersion": "1"},
+            "spec": {"nodeName": node},
+        }))
+        .unwrap()
+    }
+
+    fn node(name: &str) -> LeanNode {
+        serde_json::from_value(serde_json::json!({"metadata": {"name": name, "resourceVersion": "1"}})).unwrap()
+    }
+
+    fn pods(mirror: &Mirror) -> Vec<String> {
+        mirror
+            .snapshot()
+            .all_pods()
+            .map(|p| format!("{}/{}@{}", p.namespace, p.name, p.node_name))
+            .collect()
+    }
+
+    #[test]
+    fn a_relist_is_swapped_in_whole_when_it_completes() {
+        let mut m = Mirror::default();
+        m.apply_pod_event(Event::Init);
+        m.apply_pod_event(Event::InitApply(pod("a", "p1", "n1")));
+        m.apply_pod_event(Event::InitDone);
+        m.apply_pod_event(Event::Apply(pod("a", "p2", "n1")));
+        // A relist (after 410 Gone) that no longer holds p1: readers keep the old view until
+        // the relist is complete, then see exactly the relist.
+        m.apply_pod_event(Event::Init);
+        m.apply_pod_event(Event::InitApply(pod("b", "p3", "n2")));
+        assert_eq!(pods(&m), ["a/p1@n1", "a/p2@n1"]);
+        m.apply_pod_event(Event::InitDone);
+        assert_eq!(pods(&m), ["b/p3@n2"]);
+    }
+
+    #[test]
+    fn an_interrupted_relist_is_discarded_by_the_next_one() {
+        let mut m = Mirror::default();
+        m.apply_node_event(Event::Init);
+        m.apply_node_event(Event::InitApply(node("half")));
+        // The list failed on its second page; the watcher starts over.
+        m.apply_node_event(Event::Init);
+        m.apply_node_event(Event::InitApply(node("n1")));
+        m.apply_node_event(Event::InitDone);
+        assert_eq!(m.snapshot().nodes.keys().collect::<Vec<_>>(), ["n1"]);
+    }
+
+    #[test]
+    fn deletes_forget_and_a_recreated_pod_has_one_node() {
+        let mut m = Mirror::default();
+        m.apply_pod_event(Event::Init);
+        m.apply_pod_event(Event::InitApply(pod("a", "p", "n1")));
+        m.apply_pod_event(Event::InitDone);
+        m.apply_pod_event(Event::Delete(pod("a", "p", "n1")));
+        assert!(m.snapshot().pods.is_empty(), "an emptied namespace is dropped too");
+        m.apply_pod_event(Event::Apply(pod("a", "p", "n2")));
+        assert_eq!(pods(&m), ["a/p@n2"]);
+        assert_eq!(m.pod_count(), 1);
+    }
+}
