@@ -72,6 +72,10 @@ impl HistogramState {
 struct NodeRequests {
     duration: HistogramState,
     last_request_unix_seconds: f64,
+    /// Per-node scrape status (beyond upstream): failures since the last success, and when
+    /// that success was (0 = never).
+    consecutive_failures: u64,
+    last_success_unix_seconds: f64,
 }
 
 /// Upstream's scrape-duration buckets for a resolution `t` (pkg/utils/monitoring.go).
@@ -147,10 +151,18 @@ impl Telemetry {
             None => nodes.entry(node.to_owned()).or_insert_with(|| NodeRequests {
                 duration: HistogramState::new(DEFAULT_BUCKETS.to_vec()),
                 last_request_unix_seconds: 0.0,
+                consecutive_failures: 0,
+                last_success_unix_seconds: 0.0,
             }),
         };
         entry.duration.observe(took.as_secs_f64());
         entry.last_request_unix_seconds = ended;
+        if failure.is_some() {
+            entry.consecutive_failures += 1;
+        } else {
+            entry.consecutive_failures = 0;
+            entry.last_success_unix_seconds = ended;
+        }
     }
 
     /// Drops per-node series of nodes that left.
@@ -207,6 +219,36 @@ impl Telemetry {
             stats
                 .duration
                 .write(&mut out, name, &format!("node=\"{}\"", escape_label(node)));
+        }
+        let name = "metrics_server_kubelet_scrape_consecutive_failures";
+        header(
+            &mut out,
+            name,
+            "Failed scrapes of the node since its last successful one",
+            "gauge",
+        );
+        for (node, stats) in nodes.iter() {
+            let _ = writeln!(
+                out,
+                "{name}{{node=\"{}\"}} {}",
+                escape_label(node),
+                go_float(stats.consecutive_failures as f64)
+            );
+        }
+        let name = "metrics_server_kubelet_last_success_time_seconds";
+        header(
+            &mut out,
+            name,
+            "Time of the node's last successful scrape since unix epoch in seconds (0: never)",
+            "gauge",
+        );
+        for (node, stats) in nodes.iter() {
+            let _ = writeln!(
+                out,
+                "{name}{{node=\"{}\"}} {}",
+                escape_label(node),
+                go_float(stats.last_success_unix_seconds)
+            );
         }
         drop(nodes);
 
@@ -354,8 +396,12 @@ mod tests {
         let t = Telemetry::new(Duration::from_secs(15));
         t.kubelet_request("gone", Duration::from_millis(3), Some("timeout"), SystemTime::now());
         t.retain_nodes(|n| n != "gone");
+        t.kubelet_request("stays", Duration::from_millis(3), Some("tls"), SystemTime::now());
+        t.kubelet_request("stays", Duration::from_millis(3), Some("tls"), SystemTime::now());
         let text = t.encode(PointCounts::default());
         assert!(!text.contains("node=\"gone\""));
+        assert!(text.contains("metrics_server_kubelet_scrape_consecutive_failures{node=\"stays\"} 2\n"));
+        assert!(text.contains("metrics_server_kubelet_last_success_time_seconds{node=\"stays\"} 0\n"));
         assert!(text.contains("metrics_server_kubelet_scrape_failures_total{reason=\"timeout\"} 1\n"));
     }
 }
