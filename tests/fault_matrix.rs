@@ -1,0 +1,310 @@
+//! The kubelet fault matrix: one healthy kubelet beside one faulty one per case. After two
+//! scrape cycles the healthy node and its pod are still served with exact values, the faulty
+//! node is not (or, for bad series, only the bad series' pod is dropped), `/metrics` counts
+//! each failed scrape under its reason, and the scrape status holds the consecutive failures.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers outside #[test] fns: a failed step should fail the test loudly"
+)]
+
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::StatusCode;
+use metrics_server_rs::inventory::fixed::FixedInventory;
+use metrics_server_rs::inventory::{NodeAddress, NodeInfo, Snapshot};
+use metrics_server_rs::kubelet::client::ClientConfig;
+use metrics_server_rs::sandbox::pki::TestCa;
+use support::{labels, mask_creation_timestamps, pod, FakeKubelet, Kubelets, ServerOptions, TestCluster};
+use tokio::net::TcpListener;
+
+/// 2021-10-03T09:36:40Z in milliseconds.
+const T0: i64 = 1_633_253_800_000;
+
+const API: &str = "/apis/metrics.k8s.io/v1beta1";
+
+/// A `/metrics/resource` body: node CPU (core-seconds) and memory at `node_ms`, then one line
+/// per container `(namespace, pod, container, cpu, memory, ms)`; values are written verbatim.
+fn body(node_cpu: &str, node_memory: &str, node_ms: i64, containers: &[(&str, &str, &str, &str, &str, i64)]) -> String {
+    let mut out = format!(
+        "node_cpu_usage_seconds_total {node_cpu} {node_ms}\nnode_memory_working_set_bytes {node_memory} {node_ms}\n"
+    );
+    for (namespace, pod, container, cpu, memory, ms) in containers {
+        let labels = format!(r#"{{container="{container}",namespace="{namespace}",pod="{pod}"}}"#);
+        out.push_str(&format!("container_cpu_usage_seconds_total{labels} {cpu} {ms}\n"));
+        out.push_str(&format!("container_memory_working_set_bytes{labels} {memory} {ms}\n"));
+    }
+    out
+}
+
+/// node1's two answers: 100 → 110 core-s over 10 s (1 core), 1 GiB; `web`'s container
+/// 1 → 1.5 core-s over 10 s (50m), 100 MiB.
+fn healthy() -> FakeKubelet {
+    let first = body(
+        "100",
+        "1073741824",
+        T0,
+        &[("default", "web", "app", "1", "104857600", T0 + 2000)],
+    );
+    let second = body(
+        "110",
+        "1073741824",
+        T0 + 10_000,
+        &[("default", "web", "app", "1.5", "104857600", T0 + 12_000)],
+    );
+    FakeKubelet::ok("node1", &[&first, &second]).with_labels(&[("role", "healthy")])
+}
+
+const NODE1_JSON: &str = r#"{"kind":"NodeMetrics","apiVersion":"metrics.k8s.io/v1beta1","metadata":{"name":"node1","creationTimestamp":"<now>","labels":{"role":"healthy"}},"timestamp":"2021-10-03T09:36:50Z","window":"10s","usage":{"cpu":"1","memory":"1Gi"}}"#;
+const WEB_JSON: &str = r#"{"kind":"PodMetrics","apiVersion":"metrics.k8s.io/v1beta1","metadata":{"name":"web","namespace":"default","creationTimestamp":"<now>","labels":{"app":"web"}},"timestamp":"2021-10-03T09:36:52Z","window":"10s","containers":[{"name":"app","usage":{"cpu":"50m","memory":"100Mi"}}]}"#;
+
+/// How the faulty node is reached.
+enum Faulty {
+    /// A fake kubelet with a certificate from the CA the server trusts.
+    Kubelet(FakeKubelet),
+    /// A fake kubelet with a certificate from a CA the server does not know.
+    OtherCa(FakeKubelet),
+    /// A bare TCP listener (its accept loop is the test's business).
+    Raw(SocketAddr),
+}
+
+/// node1 (healthy) and node2 (faulty), pods `web` on node1 and `victim` (plus `extra` pods) on
+/// node2; `client` adjusts the kubelet client (timeout, size cap).
+async fn cluster(faulty: Faulty, extra_pods: &[&str], client: impl FnOnce(&mut ClientConfig)) -> TestCluster {
+    let ca = TestCa::new("fault matrix CA").unwrap();
+    let mut kubelets = Kubelets::start(&ca, vec![healthy()]).await;
+    let node2_address = match faulty {
+        Faulty::Kubelet(k) => {
+            kubelets.add(&ca, vec![k]).await;
+            kubelets.get("node2").address
+        }
+        Faulty::OtherCa(k) => {
+            let stranger = TestCa::new("a CA nobody trusts").unwrap();
+            kubelets.add(&stranger, vec![k]).await;
+            kubelets.get("node2").address
+        }
+        Faulty::Raw(address) => address,
+    };
+    let node = |name: &str, node_labels, address: SocketAddr| NodeInfo {
+        name: name.to_owned(),
+        labels: node_labels,
+        addresses: vec![NodeAddress {
+            address_type: "InternalIP".into(),
+            address: address.ip().to_string(),
+        }],
+        kubelet_status_port: address.port(),
+    };
+    let nodes = vec![
+        node("node1", labels(&[("role", "healthy")]), kubelets.get("node1").address),
+        node("node2", labels(&[("role", "faulty")]), node2_address),
+    ];
+    let mut pods = vec![
+        pod("default", "web", "node1", &[("app", "web")]),
+        pod("default", "victim", "node2", &[("app", "victim")]),
+    ];
+    pods.extend(
+        extra_pods
+            .iter()
+            .map(|name| pod("default", name, "node2", &[("app", name)])),
+    );
+    let inventory = Arc::new(FixedInventory::new(Snapshot::from_parts(nodes, pods)));
+    let mut options = ServerOptions::trusting(&ca);
+    client(&mut options.kubelet);
+    TestCluster::serve(kubelets, inventory, options).await
+}
+
+fn defaults(_: &mut ClientConfig) {}
+
+async fn scraped_twice(c: TestCluster) -> TestCluster {
+    c.scrape().await;
+    c.scrape().await;
+    c
+}
+
+/// (a) node1 and `web` are served with exact values.
+async fn assert_healthy_served(c: &TestCluster) {
+    let reply = c.get(&format!("{API}/nodes/node1")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(mask_creation_timestamps(&reply.body), format!("{NODE1_JSON}\n"));
+    let reply = c.get(&format!("{API}/namespaces/default/pods/web")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(mask_creation_timestamps(&reply.body), format!("{WEB_JSON}\n"));
+}
+
+/// (b) node2 and its pods are not served; the lists hold exactly node1 and `web`.
+async fn assert_faulty_not_served(c: &TestCluster) {
+    assert_eq!(c.get(&format!("{API}/nodes/node2")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        c.get(&format!("{API}/namespaces/default/pods/victim")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let nodes = c.get(&format!("{API}/nodes")).await;
+    assert_eq!(
+        mask_creation_timestamps(&nodes.body),
+        format!(
+            r#"{{"kind":"NodeMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{{}},"items":[{NODE1_JSON}]}}"#
+        ) + "\n"
+    );
+    let pods = c.get(&format!("{API}/pods")).await;
+    assert_eq!(
+        mask_creation_timestamps(&pods.body),
+        format!(
+            r#"{{"kind":"PodMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{{}},"items":[{WEB_JSON}]}}"#
+        ) + "\n"
+    );
+}
+
+/// Every `metrics_server_kubelet_scrape_failures_total` line in `/metrics`.
+async fn failure_lines(c: &TestCluster) -> Vec<String> {
+    let reply = c.get("/metrics").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    reply
+        .body
+        .lines()
+        .filter(|l| l.starts_with("metrics_server_kubelet_scrape_failures_total{"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// (c) and (d): both cycles failed under `reason` for node2, and only for node2.
+async fn assert_failed_twice(c: &TestCluster, reason: &str) {
+    assert_eq!(
+        failure_lines(c).await,
+        [format!(
+            "metrics_server_kubelet_scrape_failures_total{{reason=\"{reason}\"}} 2"
+        )]
+    );
+    let state = c.scrape_status.get("node2").expect("node2 was scraped");
+    assert_eq!(state.consecutive_failures, 2);
+    assert_eq!(state.last_success, None);
+    let (label, message) = state.last_error.expect("node2 is failing");
+    assert_eq!(label, reason, "{message}");
+    let address = state.address.expect("the address used is recorded");
+    assert!(
+        address.starts_with("https://127.0.0.1:") && address.ends_with("/metrics/resource"),
+        "{address}"
+    );
+    let healthy = c.scrape_status.get("node1").expect("node1 was scraped");
+    assert_eq!(healthy.consecutive_failures, 0);
+    assert!(healthy.last_success.is_some());
+}
+
+/// The whole matrix row for a node2 that fails every scrape with `reason`.
+async fn failing_case(faulty: Faulty, client: impl FnOnce(&mut ClientConfig), reason: &str) {
+    let c = scraped_twice(cluster(faulty, &[], client).await).await;
+    assert_healthy_served(&c).await;
+    assert_faulty_not_served(&c).await;
+    assert_failed_twice(&c, reason).await;
+}
+
+/// A valid body for node2, so a case only differs from health by its fault.
+fn node2_body() -> String {
+    body("5", "2048", T0, &[("default", "victim", "c", "1", "4096", T0)])
+}
+
+#[tokio::test]
+async fn status_500_is_counted_as_http_status() {
+    let k = FakeKubelet::failing("node2", StatusCode::INTERNAL_SERVER_ERROR, "boom");
+    failing_case(Faulty::Kubelet(k), defaults, "http_status").await;
+}
+
+#[tokio::test]
+async fn status_401_from_a_wrong_token_is_counted_as_http_status() {
+    let mut k = FakeKubelet::ok("node2", &[&node2_body()]);
+    k.token = Some("another-token".into());
+    failing_case(Faulty::Kubelet(k), defaults, "http_status").await;
+}
+
+#[tokio::test]
+async fn status_403_is_counted_as_http_status() {
+    let k = FakeKubelet::failing("node2", StatusCode::FORBIDDEN, "Forbidden (user=system:serviceaccount)");
+    failing_case(Faulty::Kubelet(k), defaults, "http_status").await;
+}
+
+#[tokio::test]
+async fn garbage_body_is_counted_as_decode() {
+    let k = FakeKubelet::ok("node2", &["<html><body>502 Bad Gateway</body></html>\n"]);
+    failing_case(Faulty::Kubelet(k), defaults, "decode").await;
+}
+
+#[tokio::test]
+async fn body_truncated_mid_sample_is_counted_as_decode() {
+    let full = node2_body();
+    let cut = full.find("namespace=\"def").unwrap() + "namespace=\"def".len();
+    let k = FakeKubelet::ok("node2", &[&full[..cut]]);
+    failing_case(Faulty::Kubelet(k), defaults, "decode").await;
+}
+
+#[tokio::test]
+async fn body_over_the_size_cap_is_counted_as_too_large() {
+    // node1's bodies are under 600 bytes; node2's is a valid body padded to ~8 KiB.
+    let padded = "# padding padding padding padding padding padding padding\n".repeat(140) + &node2_body();
+    let k = FakeKubelet::ok("node2", &[&padded]);
+    failing_case(Faulty::Kubelet(k), |c| c.max_body_bytes = 1024, "too_large").await;
+}
+
+#[tokio::test]
+async fn certificate_without_the_address_is_counted_as_tls() {
+    let k = FakeKubelet::ok("node2", &[&node2_body()]).with_cert_names(&["node2.example.internal"]);
+    failing_case(Faulty::Kubelet(k), defaults, "tls").await;
+}
+
+#[tokio::test]
+async fn certificate_from_an_unknown_ca_is_counted_as_tls() {
+    let k = FakeKubelet::ok("node2", &[&node2_body()]);
+    failing_case(Faulty::OtherCa(k), defaults, "tls").await;
+}
+
+#[tokio::test]
+async fn kubelet_slower_than_the_timeout_is_counted_as_timeout() {
+    // Accepts connections and never answers: the TLS handshake (and so the request) stalls.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let _stall = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let timeout = |c: &mut ClientConfig| c.request_timeout = Duration::from_secs(2);
+    failing_case(Faulty::Raw(address), timeout, "timeout").await;
+}
+
+#[tokio::test]
+async fn connection_closed_at_accept_is_counted_as_connect() {
+    // Accepts and closes before the TLS handshake (what a reset by a proxy or a dying kubelet
+    // looks like to the client): nothing was exchanged yet, so it is a connect failure.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let _closer = tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            drop(socket);
+        }
+    });
+    failing_case(Faulty::Raw(address), defaults, "connect").await;
+}
+
+#[tokio::test]
+async fn refused_connection_is_counted_as_connect() {
+    // A port that was free a moment ago and has no listener now.
+    let address = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    failing_case(Faulty::Raw(address), defaults, "connect").await;
+}
+
+#[tokio::test]
+async fn empty_body_is_a_successful_scrape_with_nothing_to_serve() {
+    let k = FakeKubelet::ok("node2", &[""]);
+    let c = scraped_twice(cluster(Faulty::Kubelet(k), &[], defaults).await).await;
+    assert_healthy_served(&c).await;
+    assert_faulty_not_served(&c).await;
+    // Not a failure: the kubelet answered 200 with a valid (empty) exposition.
+    assert_eq!(failure_lines(&c).await, Vec::<String>::new());
+    let state = c.scrape_status.get("node2").unwrap();
+    assert_eq!(state.consecutive_failures, 0);
+    assert!(state.last_success.is_some());
+}
