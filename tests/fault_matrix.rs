@@ -308,3 +308,199 @@ async fn empty_body_is_a_successful_scrape_with_nothing_to_serve() {
     assert_eq!(state.consecutive_failures, 0);
     assert!(state.last_success.is_some());
 }
+
+/// node2 as served, or the status when it is not.
+async fn node2(c: &TestCluster) -> Result<String, StatusCode> {
+    let reply = c.get(&format!("{API}/nodes/node2")).await;
+    match reply.status {
+        StatusCode::OK => Ok(mask_creation_timestamps(&reply.body)),
+        status => Err(status),
+    }
+}
+
+fn node2_json(timestamp: &str, cpu: &str) -> String {
+    format!(
+        r#"{{"kind":"NodeMetrics","apiVersion":"metrics.k8s.io/v1beta1","metadata":{{"name":"node2","creationTimestamp":"<now>","labels":{{"role":"faulty"}}}},"timestamp":"{timestamp}","window":"10s","usage":{{"cpu":"{cpu}","memory":"2Mi"}}}}"#
+    ) + "\n"
+}
+
+fn pod_json(name: &str, timestamp: &str, cpu: &str) -> String {
+    format!(
+        r#"{{"kind":"PodMetrics","apiVersion":"metrics.k8s.io/v1beta1","metadata":{{"name":"{name}","namespace":"default","creationTimestamp":"<now>","labels":{{"app":"{name}"}}}},"timestamp":"{timestamp}","window":"10s","containers":[{{"name":"c","usage":{{"cpu":"{cpu}","memory":"4Ki"}}}}]}}"#
+    )
+}
+
+/// A scrape that succeeded and left node2 healthy in the status and uncounted in `/metrics`.
+async fn assert_no_failures(c: &TestCluster) {
+    assert_eq!(failure_lines(c).await, Vec::<String>::new());
+    for node in ["node1", "node2"] {
+        let state = c.scrape_status.get(node).unwrap();
+        assert_eq!(state.consecutive_failures, 0, "{node}");
+        assert!(state.last_success.is_some(), "{node}");
+    }
+}
+
+#[tokio::test]
+async fn nan_negative_and_decreasing_values_drop_only_their_pods() {
+    // Containers at T0+1 s, then T0+11 s. `victim` is sound (1 → 1.5: 50m); `nan` has a NaN
+    // CPU, `negative` a negative memory, `decreasing` a CPU counter going 5 → 3.
+    let at = |ms: i64, victim: &'static str, decreasing: &'static str| {
+        let mut text = body(
+            if ms == T0 + 1000 { "50" } else { "55" },
+            "2097152",
+            ms - 1000,
+            &[
+                ("default", "victim", "c", victim, "4096", ms),
+                ("default", "nan", "c", "NaN", "4096", ms),
+                ("default", "negative", "c", "1", "-1", ms),
+                ("default", "decreasing", "c", decreasing, "4096", ms),
+            ],
+        );
+        text.push_str(&format!(
+            "container_cpu_usage_seconds_total{{container=\"c\",namespace=\"default\",pod=\"inf\"}} +Inf {ms}\n\
+             container_memory_working_set_bytes{{container=\"c\",namespace=\"default\",pod=\"inf\"}} 4096 {ms}\n"
+        ));
+        text
+    };
+    let k = FakeKubelet::ok("node2", &[&at(T0 + 1000, "1", "5"), &at(T0 + 11_000, "1.5", "3")]);
+    let bad = ["nan", "negative", "decreasing", "inf"];
+    let c = scraped_twice(cluster(Faulty::Kubelet(k), &bad, defaults).await).await;
+    assert_healthy_served(&c).await;
+    // node2: 50 → 55 core-s over 10 s.
+    assert_eq!(node2(&c).await, Ok(node2_json("2021-10-03T09:36:50Z", "500m")));
+    let victim = c.get(&format!("{API}/namespaces/default/pods/victim")).await;
+    assert_eq!(
+        mask_creation_timestamps(&victim.body),
+        pod_json("victim", "2021-10-03T09:36:51Z", "50m") + "\n"
+    );
+    for name in bad {
+        let reply = c.get(&format!("{API}/namespaces/default/pods/{name}")).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{name}: {}", reply.body);
+    }
+    let pods = c.get(&format!("{API}/namespaces/default/pods")).await;
+    assert_eq!(
+        mask_creation_timestamps(&pods.body),
+        format!(
+            r#"{{"kind":"PodMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{{}},"items":[{},{WEB_JSON}]}}"#,
+            pod_json("victim", "2021-10-03T09:36:51Z", "50m")
+        ) + "\n"
+    );
+    // Bad series are the kubelet's data, not a failed scrape.
+    assert_no_failures(&c).await;
+}
+
+#[tokio::test]
+async fn nan_node_value_drops_only_the_node_point() {
+    let first = body(
+        "NaN",
+        "2097152",
+        T0,
+        &[("default", "victim", "c", "1", "4096", T0 + 1000)],
+    );
+    let second = body(
+        "NaN",
+        "2097152",
+        T0 + 10_000,
+        &[("default", "victim", "c", "1.5", "4096", T0 + 11_000)],
+    );
+    let k = FakeKubelet::ok("node2", &[&first, &second]);
+    let c = scraped_twice(cluster(Faulty::Kubelet(k), &[], defaults).await).await;
+    assert_healthy_served(&c).await;
+    assert_eq!(node2(&c).await, Err(StatusCode::NOT_FOUND));
+    let victim = c.get(&format!("{API}/namespaces/default/pods/victim")).await;
+    assert_eq!(
+        mask_creation_timestamps(&victim.body),
+        pod_json("victim", "2021-10-03T09:36:51Z", "50m") + "\n"
+    );
+    assert_no_failures(&c).await;
+}
+
+#[tokio::test]
+async fn duplicate_series_the_later_line_wins() {
+    // Each body repeats node2's CPU and victim's CPU; the first copy is a decoy.
+    let with_decoys = |node_cpu: &str, victim_cpu: &str, ms: i64| {
+        let decoy = format!(
+            "node_cpu_usage_seconds_total 999 {ms}\n\
+             container_cpu_usage_seconds_total{{container=\"c\",namespace=\"default\",pod=\"victim\"}} 999 {}\n",
+            ms + 1000
+        );
+        decoy
+            + &body(
+                node_cpu,
+                "2097152",
+                ms,
+                &[("default", "victim", "c", victim_cpu, "4096", ms + 1000)],
+            )
+    };
+    let k = FakeKubelet::ok(
+        "node2",
+        &[&with_decoys("50", "1", T0), &with_decoys("55", "1.5", T0 + 10_000)],
+    );
+    let c = scraped_twice(cluster(Faulty::Kubelet(k), &[], defaults).await).await;
+    assert_healthy_served(&c).await;
+    assert_eq!(node2(&c).await, Ok(node2_json("2021-10-03T09:36:50Z", "500m")));
+    let victim = c.get(&format!("{API}/namespaces/default/pods/victim")).await;
+    assert_eq!(
+        mask_creation_timestamps(&victim.body),
+        pod_json("victim", "2021-10-03T09:36:51Z", "50m") + "\n"
+    );
+    assert_no_failures(&c).await;
+}
+
+/// node2 reporting its own clock at `first` then `first + 10 s` (milliseconds).
+fn clocked(first: i64) -> FakeKubelet {
+    let at = |cpu, victim, ms: i64| body(cpu, "2097152", ms, &[("default", "victim", "c", victim, "4096", ms)]);
+    FakeKubelet::ok("node2", &[&at("50", "1", first), &at("55", "1.5", first + 10_000)])
+}
+
+/// Timestamps are the kubelet's own, as upstream reports them: a window is the difference of
+/// two of them, so a kubelet whose clock is far off still yields the right rates over a
+/// 10 s window, stamped with its (odd) time.
+#[tokio::test]
+async fn timestamps_from_the_future_are_reported_as_the_kubelet_sent_them() {
+    // 2100-01-01T00:00:00Z.
+    let c = scraped_twice(cluster(Faulty::Kubelet(clocked(4_102_444_800_000)), &[], defaults).await).await;
+    assert_healthy_served(&c).await;
+    assert_eq!(node2(&c).await, Ok(node2_json("2100-01-01T00:00:10Z", "500m")));
+    let victim = c.get(&format!("{API}/namespaces/default/pods/victim")).await;
+    assert_eq!(
+        mask_creation_timestamps(&victim.body),
+        pod_json("victim", "2100-01-01T00:00:10Z", "50m") + "\n"
+    );
+    assert_no_failures(&c).await;
+}
+
+#[tokio::test]
+async fn timestamps_from_the_far_past_are_reported_as_the_kubelet_sent_them() {
+    // One second after the Unix epoch.
+    let c = scraped_twice(cluster(Faulty::Kubelet(clocked(1000)), &[], defaults).await).await;
+    assert_healthy_served(&c).await;
+    assert_eq!(node2(&c).await, Ok(node2_json("1970-01-01T00:00:11Z", "500m")));
+    assert_no_failures(&c).await;
+}
+
+/// A kubelet clock that jumps back gives no window at all (never a negative one) until two
+/// points in order arrive again.
+#[tokio::test]
+async fn a_clock_jumping_back_serves_nothing_until_two_ordered_points() {
+    let at = |cpu, victim, ms: i64| body(cpu, "2097152", ms, &[("default", "victim", "c", victim, "4096", ms)]);
+    let k = FakeKubelet::ok(
+        "node2",
+        &[
+            &at("40", "0.5", 4_102_444_800_000),
+            &at("50", "1", T0),
+            &at("55", "1.5", T0 + 10_000),
+        ],
+    );
+    let c = scraped_twice(cluster(Faulty::Kubelet(k), &[], defaults).await).await;
+    assert_healthy_served(&c).await;
+    assert_faulty_not_served(&c).await;
+    assert_no_failures(&c).await;
+    c.scrape().await;
+    assert_eq!(node2(&c).await, Ok(node2_json("2021-10-03T09:36:50Z", "500m")));
+    let victim = c.get(&format!("{API}/namespaces/default/pods/victim")).await;
+    assert_eq!(
+        mask_creation_timestamps(&victim.body),
+        pod_json("victim", "2021-10-03T09:36:50Z", "50m") + "\n"
+    );
+}
