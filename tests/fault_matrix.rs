@@ -19,8 +19,10 @@ use hyper::StatusCode;
 use metrics_server_rs::inventory::fixed::FixedInventory;
 use metrics_server_rs::inventory::{NodeAddress, NodeInfo, Snapshot};
 use metrics_server_rs::kubelet::client::ClientConfig;
+use metrics_server_rs::sandbox::kubelet_tls;
 use metrics_server_rs::sandbox::pki::TestCa;
 use support::{labels, mask_creation_timestamps, pod, FakeKubelet, Kubelets, ServerOptions, TestCluster};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// 2021-10-03T09:36:40Z in milliseconds.
@@ -71,6 +73,9 @@ enum Faulty {
     OtherCa(FakeKubelet),
     /// A bare TCP listener (its accept loop is the test's business).
     Raw(SocketAddr),
+    /// A TLS server (trusted certificate) that reads the request, writes `response` verbatim,
+    /// then closes the connection, or holds it open when `hold` is set.
+    Wire { response: &'static [u8], hold: bool },
 }
 
 /// node1 (healthy) and node2 (faulty), pods `web` on node1 and `victim` (plus `extra` pods) on
@@ -89,6 +94,7 @@ async fn cluster(faulty: Faulty, extra_pods: &[&str], client: impl FnOnce(&mut C
             kubelets.get("node2").address
         }
         Faulty::Raw(address) => address,
+        Faulty::Wire { response, hold } => wire_server(&ca, response, hold).await,
     };
     let node = |name: &str, node_labels, address: SocketAddr| NodeInfo {
         name: name.to_owned(),
@@ -116,6 +122,35 @@ async fn cluster(faulty: Faulty, extra_pods: &[&str], client: impl FnOnce(&mut C
     let mut options = ServerOptions::trusting(&ca);
     client(&mut options.kubelet);
     TestCluster::serve(kubelets, inventory, options).await
+}
+
+/// See [`Faulty::Wire`]; returns where it listens.
+async fn wire_server(ca: &TestCa, response: &'static [u8], hold: bool) -> SocketAddr {
+    let leaf = ca.issue("kubelet", &["127.0.0.1"]).unwrap();
+    let tls = kubelet_tls(&leaf.cert_pem, &leaf.key_pem).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                let Ok(mut stream) = tls.accept(tcp).await else { return };
+                let (mut seen, mut buf) = (Vec::new(), [0u8; 4096]);
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = stream.write_all(response).await;
+                let _ = stream.flush().await;
+                if hold {
+                    std::future::pending::<()>().await;
+                }
+            });
+        }
+    });
+    address
 }
 
 fn defaults(_: &mut ClientConfig) {}
@@ -287,6 +322,29 @@ async fn connection_closed_at_accept_is_counted_as_connect() {
         }
     });
     failing_case(Faulty::Raw(address), defaults, "connect").await;
+}
+
+/// Headers and half a body, then the connection drops: the body is cut on the wire.
+const CUT_ON_THE_WIRE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 1000\r\n\r\nnode_cpu_usage_seconds_total 5 1633253800000\nnode_memory_wor";
+
+#[tokio::test]
+async fn connection_dropped_mid_body_is_counted_as_body() {
+    let wire = Faulty::Wire {
+        response: CUT_ON_THE_WIRE,
+        hold: false,
+    };
+    failing_case(wire, defaults, "body").await;
+}
+
+#[tokio::test]
+async fn kubelet_stalling_mid_body_is_counted_as_timeout() {
+    // The handshake and headers arrive; the rest of the body never does.
+    let wire = Faulty::Wire {
+        response: CUT_ON_THE_WIRE,
+        hold: true,
+    };
+    let timeout = |c: &mut ClientConfig| c.request_timeout = Duration::from_secs(2);
+    failing_case(wire, timeout, "timeout").await;
 }
 
 #[tokio::test]
