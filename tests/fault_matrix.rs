@@ -19,6 +19,7 @@ use hyper::StatusCode;
 use metrics_server_rs::inventory::fixed::FixedInventory;
 use metrics_server_rs::inventory::{NodeAddress, NodeInfo, Snapshot};
 use metrics_server_rs::kubelet::client::ClientConfig;
+use metrics_server_rs::sandbox::kubelet_server::KubeletReply;
 use metrics_server_rs::sandbox::kubelet_tls;
 use metrics_server_rs::sandbox::pki::TestCa;
 use support::{labels, mask_creation_timestamps, pod, FakeKubelet, Kubelets, ServerOptions, TestCluster};
@@ -560,5 +561,73 @@ async fn a_clock_jumping_back_serves_nothing_until_two_ordered_points() {
     assert_eq!(
         mask_creation_timestamps(&victim.body),
         pod_json("victim", "2021-10-03T09:36:50Z", "50m") + "\n"
+    );
+}
+
+/// Timestamps are nanoseconds in an i64 (1677–2262); a later kubelet time saturates at the
+/// end of that range. Two saturated points are equal, so there is no window: node2 and its
+/// pod are simply not served (never a made-up rate, never a zero or negative window), and it
+/// is not a failed scrape: the body was valid.
+#[tokio::test]
+async fn timestamps_beyond_the_year_2262_give_no_window() {
+    // 10000-01-01T00:00:00Z, then 10 s later.
+    let c = scraped_twice(cluster(Faulty::Kubelet(clocked(253_402_300_800_000)), &[], defaults).await).await;
+    assert_healthy_served(&c).await;
+    assert_faulty_not_served(&c).await;
+    assert_no_failures(&c).await;
+}
+
+#[tokio::test]
+async fn timestamps_at_the_end_of_i64_milliseconds_give_no_window() {
+    let at = |cpu, ms: i64| body(cpu, "2048", ms, &[("default", "victim", "c", cpu, "4096", ms)]);
+    let k = FakeKubelet::ok("node2", &[&at("1", i64::MAX - 10_000), &at("2", i64::MAX)]);
+    let c = scraped_twice(cluster(Faulty::Kubelet(k), &[], defaults).await).await;
+    assert_healthy_served(&c).await;
+    assert_faulty_not_served(&c).await;
+    assert_no_failures(&c).await;
+}
+
+/// A timestamp that is not an i64 of milliseconds at all makes the body invalid.
+#[tokio::test]
+async fn timestamp_beyond_i64_milliseconds_is_counted_as_decode() {
+    let k = FakeKubelet::ok(
+        "node2",
+        &["node_cpu_usage_seconds_total 1 99999999999999999999\nnode_memory_working_set_bytes 2048 99999999999999999999\n"],
+    );
+    failing_case(Faulty::Kubelet(k), defaults, "decode").await;
+}
+
+/// A node failing for a while and then recovering: the status counts the failures, then
+/// resets on success; `/metrics` keeps the failures counted.
+#[tokio::test]
+async fn a_failing_node_recovers_and_its_status_resets() {
+    let fail = KubeletReply {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        body: b"starting".to_vec(),
+    };
+    let ok = |text: String| KubeletReply {
+        status: StatusCode::OK,
+        body: text.into_bytes(),
+    };
+    let mut k = FakeKubelet::ok("node2", &[]);
+    k.replies = vec![
+        fail.clone(),
+        fail,
+        ok(body("50", "2097152", T0, &[])),
+        ok(body("55", "2097152", T0 + 10_000, &[])),
+    ];
+    let c = scraped_twice(cluster(Faulty::Kubelet(k), &[], defaults).await).await;
+    assert_failed_twice(&c, "http_status").await;
+    c.scrape().await;
+    // One point only: nothing to serve yet, but the scrape succeeded.
+    assert_eq!(node2(&c).await, Err(StatusCode::NOT_FOUND));
+    let state = c.scrape_status.get("node2").unwrap();
+    assert_eq!((state.consecutive_failures, state.last_error), (0, None));
+    assert!(state.last_success.is_some());
+    c.scrape().await;
+    assert_eq!(node2(&c).await, Ok(node2_json("2021-10-03T09:36:50Z", "500m")));
+    assert_eq!(
+        failure_lines(&c).await,
+        ["metrics_server_kubelet_scrape_failures_total{reason=\"http_status\"} 2"]
     );
 }
