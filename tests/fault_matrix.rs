@@ -631,3 +631,70 @@ async fn a_failing_node_recovers_and_its_status_resets() {
         ["metrics_server_kubelet_scrape_failures_total{reason=\"http_status\"} 2"]
     );
 }
+
+/// Log lines written while a test holds the guard.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn lines_with(&self, text: &str) -> usize {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .filter(|l| l.contains(text))
+            .count()
+    }
+}
+
+/// Logged once per change of state: three 503s are one warning, a garbage body (another
+/// reason) a second one, the recovery one info line, and the healthy node nothing.
+#[tokio::test]
+async fn failures_are_logged_once_per_change_of_state() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // The test runtime has one thread, so the scrape tasks log through this subscriber.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let reply = |status, text: &str| KubeletReply {
+        status,
+        body: text.as_bytes().to_vec(),
+    };
+    let mut k = FakeKubelet::ok("node2", &[]);
+    k.replies = vec![
+        reply(StatusCode::SERVICE_UNAVAILABLE, "starting"),
+        reply(StatusCode::SERVICE_UNAVAILABLE, "starting"),
+        reply(StatusCode::SERVICE_UNAVAILABLE, "starting"),
+        reply(StatusCode::OK, "garbage\n"),
+        reply(StatusCode::OK, &body("50", "2097152", T0, &[])),
+        reply(StatusCode::OK, &body("55", "2097152", T0 + 10_000, &[])),
+    ];
+    let c = cluster(Faulty::Kubelet(k), &[], defaults).await;
+    for _ in 0..3 {
+        c.scrape().await;
+    }
+    assert_eq!(captured.lines_with("Failed to scrape node"), 1);
+    assert_eq!(captured.lines_with("reason=\"http_status\""), 1);
+    c.scrape().await;
+    assert_eq!(captured.lines_with("Failed to scrape node"), 2);
+    assert_eq!(captured.lines_with("reason=\"decode\""), 1);
+    c.scrape().await;
+    c.scrape().await;
+    assert_eq!(captured.lines_with("Failed to scrape node"), 2);
+    assert_eq!(captured.lines_with("Scraping node recovered"), 1);
+    assert_eq!(captured.lines_with("node1"), 0);
+    assert_eq!(c.scrape_status.get("node2").unwrap().consecutive_failures, 0);
+}
