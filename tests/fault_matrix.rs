@@ -2,6 +2,17 @@
 //! scrape cycles the healthy node and its pod are still served with exact values, the faulty
 //! node is not (or, for bad series, only the bad series' pod is dropped), `/metrics` counts
 //! each failed scrape under its reason, and the scrape status holds the consecutive failures.
+//!
+//! What the cases settle, beyond "drop that node and keep the rest":
+//! * An empty body is a valid, empty exposition: a successful scrape with nothing to serve.
+//! * A connection closed before the TLS handshake is `connect`; one cut after the headers is
+//!   `body`; a kubelet that stalls (before the handshake or mid-body) is `timeout`.
+//! * NaN, infinite and negative values and decreasing counters drop only their series' pod or
+//!   node point, and are not failed scrapes: the body was valid.
+//! * Timestamps are the kubelet's own, as upstream serves them: a kubelet clock in 2100 or
+//!   1970 still yields the right rate over the right window. A clock that jumps back yields
+//!   no window until two ordered points arrive; times past 2262 saturate and yield none; a
+//!   timestamp that is not an i64 of milliseconds makes the body invalid (`decode`).
 
 #![allow(
     clippy::unwrap_used,
@@ -307,7 +318,7 @@ async fn kubelet_slower_than_the_timeout_is_counted_as_timeout() {
             held.push(socket);
         }
     });
-    let timeout = |c: &mut ClientConfig| c.request_timeout = Duration::from_secs(2);
+    let timeout = |c: &mut ClientConfig| c.request_timeout = Duration::from_secs(3);
     failing_case(Faulty::Raw(address), timeout, "timeout").await;
 }
 
@@ -344,7 +355,7 @@ async fn kubelet_stalling_mid_body_is_counted_as_timeout() {
         response: CUT_ON_THE_WIRE,
         hold: true,
     };
-    let timeout = |c: &mut ClientConfig| c.request_timeout = Duration::from_secs(2);
+    let timeout = |c: &mut ClientConfig| c.request_timeout = Duration::from_secs(3);
     failing_case(wire, timeout, "timeout").await;
 }
 
