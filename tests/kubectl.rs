@@ -13,27 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use metrics_server_rs::sandbox::fleet::Fleet;
-use support::{kubectl, mask_creation_timestamps, pod, table_rows, FakeKubelet, TestCluster};
-
-const FIRST: &str = "node_cpu_usage_seconds_total 100 1700000000000
-node_memory_working_set_bytes 2147483648 1700000000000
-container_cpu_usage_seconds_total{container=\"app\",namespace=\"default\",pod=\"web-1\"} 10 1700000000000
-container_memory_working_set_bytes{container=\"app\",namespace=\"default\",pod=\"web-1\"} 104857600 1700000000000
-container_cpu_usage_seconds_total{container=\"istio-proxy\",namespace=\"default\",pod=\"web-1\"} 1 1700000000000
-container_memory_working_set_bytes{container=\"istio-proxy\",namespace=\"default\",pod=\"web-1\"} 20971520 1700000000000
-container_cpu_usage_seconds_total{container=\"coredns\",namespace=\"kube-system\",pod=\"coredns-1\"} 4.75 1700000000000
-container_memory_working_set_bytes{container=\"coredns\",namespace=\"kube-system\",pod=\"coredns-1\"} 1.253376e+07 1700000000000
-";
-/// 10 s later: app +2.5 core-s, istio-proxy +0.25, coredns +5, node +20.
-const SECOND: &str = "node_cpu_usage_seconds_total 120 1700000010000
-node_memory_working_set_bytes 2147483648 1700000010000
-container_cpu_usage_seconds_total{container=\"app\",namespace=\"default\",pod=\"web-1\"} 12.5 1700000010000
-container_memory_working_set_bytes{container=\"app\",namespace=\"default\",pod=\"web-1\"} 104857600 1700000010000
-container_cpu_usage_seconds_total{container=\"istio-proxy\",namespace=\"default\",pod=\"web-1\"} 1.25 1700000010000
-container_memory_working_set_bytes{container=\"istio-proxy\",namespace=\"default\",pod=\"web-1\"} 20971520 1700000010000
-container_cpu_usage_seconds_total{container=\"coredns\",namespace=\"kube-system\",pod=\"coredns-1\"} 9.75 1700000010000
-container_memory_working_set_bytes{container=\"coredns\",namespace=\"kube-system\",pod=\"coredns-1\"} 1.253376e+07 1700000010000
-";
+use support::{kubectl, mask_creation_timestamps, pod, table_rows, FakeKubelet, TestCluster, FIRST, SECOND};
 
 async fn cluster() -> TestCluster {
     let c = TestCluster::start(

@@ -47,6 +47,28 @@ use tokio::task::JoinHandle;
 
 pub const TOKEN: &str = "test-kubelet-token";
 
+/// A kubelet (node1) with web-1 (app, istio-proxy) and coredns-1, at 1700000000000 ms.
+pub const FIRST: &str = "node_cpu_usage_seconds_total 100 1700000000000
+node_memory_working_set_bytes 2147483648 1700000000000
+container_cpu_usage_seconds_total{container=\"app\",namespace=\"default\",pod=\"web-1\"} 10 1700000000000
+container_memory_working_set_bytes{container=\"app\",namespace=\"default\",pod=\"web-1\"} 104857600 1700000000000
+container_cpu_usage_seconds_total{container=\"istio-proxy\",namespace=\"default\",pod=\"web-1\"} 1 1700000000000
+container_memory_working_set_bytes{container=\"istio-proxy\",namespace=\"default\",pod=\"web-1\"} 20971520 1700000000000
+container_cpu_usage_seconds_total{container=\"coredns\",namespace=\"kube-system\",pod=\"coredns-1\"} 4.75 1700000000000
+container_memory_working_set_bytes{container=\"coredns\",namespace=\"kube-system\",pod=\"coredns-1\"} 1.253376e+07 1700000000000
+";
+/// 10 s later (1700000010 = 2023-11-14T22:13:30Z): node 2 cores, app 250m, istio-proxy 25m,
+/// coredns 500m; memory unchanged.
+pub const SECOND: &str = "node_cpu_usage_seconds_total 120 1700000010000
+node_memory_working_set_bytes 2147483648 1700000010000
+container_cpu_usage_seconds_total{container=\"app\",namespace=\"default\",pod=\"web-1\"} 12.5 1700000010000
+container_memory_working_set_bytes{container=\"app\",namespace=\"default\",pod=\"web-1\"} 104857600 1700000010000
+container_cpu_usage_seconds_total{container=\"istio-proxy\",namespace=\"default\",pod=\"web-1\"} 1.25 1700000010000
+container_memory_working_set_bytes{container=\"istio-proxy\",namespace=\"default\",pod=\"web-1\"} 20971520 1700000010000
+container_cpu_usage_seconds_total{container=\"coredns\",namespace=\"kube-system\",pod=\"coredns-1\"} 9.75 1700000010000
+container_memory_working_set_bytes{container=\"coredns\",namespace=\"kube-system\",pod=\"coredns-1\"} 1.253376e+07 1700000010000
+";
+
 /// A kubelet body from `../shared/fixtures/kubelet/`, byte for byte.
 pub fn fixture(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
