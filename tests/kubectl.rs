@@ -32,16 +32,7 @@ async fn cluster() -> TestCluster {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_top_pod_shows_rates_and_summed_memory() {
     let c = cluster().await;
-    let cache = tempfile::tempdir().unwrap();
-    let url = c.url();
-    let out = tokio::task::spawn_blocking(move || kubectl(&url, cache.path(), &["top", "pod", "-A"]))
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "kubectl failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_kubectl(&c, &["top", "pod", "-A"]).await;
     // web-1: 250m + 25m, 100Mi + 20Mi; coredns: 500m, 12533760 B = 11.95Mi, which kubectl floors.
     assert_eq!(
         table_rows(&out.stdout),
@@ -56,22 +47,7 @@ async fn kubectl_top_pod_shows_rates_and_summed_memory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_top_pod_containers_and_selectors() {
     let c = cluster().await;
-    let cache = tempfile::tempdir().unwrap();
-    let url = c.url();
-    let out = tokio::task::spawn_blocking(move || {
-        kubectl(
-            &url,
-            cache.path(),
-            &["top", "pod", "-n", "default", "-l", "app=web", "--containers"],
-        )
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "kubectl failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_kubectl(&c, &["top", "pod", "-n", "default", "-l", "app=web", "--containers"]).await;
     assert_eq!(
         table_rows(&out.stdout),
         [
@@ -86,22 +62,7 @@ async fn kubectl_top_pod_containers_and_selectors() {
 async fn kubectl_get_raw_sees_the_same_json_as_a_direct_client() {
     let c = cluster().await;
     let direct = c.get("/apis/metrics.k8s.io/v1beta1/nodes/node1").await.body;
-    let cache = tempfile::tempdir().unwrap();
-    let url = c.url();
-    let out = tokio::task::spawn_blocking(move || {
-        kubectl(
-            &url,
-            cache.path(),
-            &["get", "--raw", "/apis/metrics.k8s.io/v1beta1/nodes/node1"],
-        )
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "kubectl failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_kubectl(&c, &["get", "--raw", "/apis/metrics.k8s.io/v1beta1/nodes/node1"]).await;
     let via_kubectl = String::from_utf8(out.stdout).unwrap();
     // kubectl prints the body as served, trailing newline included.
     assert_eq!(
