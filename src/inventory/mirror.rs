@@ -3,25 +3,27 @@
 //! half-listed cluster; every other event is an O(log n) update. Pure: no I/O, no logging
 //! (the follower in `cluster.rs` does both), so the bench and unit tests drive it directly.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use imbl::OrdMap;
 use kube::runtime::watcher::Event;
 
 use super::lean::{LeanNode, LeanPod};
-use super::{NodeInfo, PodInfo, Snapshot};
+use super::{NodeInfo, PodIndex, PodInfo, Snapshot};
 
 type NodeMap = OrdMap<String, Arc<NodeInfo>>;
-type PodMap = OrdMap<String, OrdMap<String, Arc<PodInfo>>>;
+/// A relist in progress: plain pods by (namespace, name), indexed in bulk when complete.
+type PodRelist = BTreeMap<(String, String), PodInfo>;
 
 /// Nodes and running pods as the watches have reported them so far.
 #[derive(Debug, Clone, Default)]
 pub struct Mirror {
     nodes: NodeMap,
-    pods: PodMap,
+    pods: PodIndex,
     /// A node relist in progress (between `Init` and `InitDone`).
     nodes_relist: Option<NodeMap>,
-    pods_relist: Option<PodMap>,
+    pods_relist: Option<PodRelist>,
 }
 
 impl Mirror {
@@ -53,21 +55,27 @@ impl Mirror {
 
     pub fn apply_pod_event(&mut self, event: Event<LeanPod>) {
         match event {
-            Event::Init => self.pods_relist = Some(OrdMap::new()),
+            Event::Init => self.pods_relist = Some(BTreeMap::new()),
             Event::InitApply(pod) => {
                 if let Some(relist) = self.pods_relist.as_mut() {
-                    upsert_pod(relist, pod);
+                    let Some(key) = pod.key().map(|(ns, n)| (ns.to_owned(), n.to_owned())) else {
+                        return;
+                    };
+                    match pod.into_info() {
+                        Some(info) => relist.insert(key, info),
+                        None => relist.remove(&key),
+                    };
                 }
             }
             Event::InitDone => {
                 if let Some(relist) = self.pods_relist.take() {
-                    self.pods = relist;
+                    self.pods = PodIndex::from_pods(relist.into_values());
                 }
             }
             Event::Apply(pod) => upsert_pod(&mut self.pods, pod),
             Event::Delete(pod) => {
                 if let Some((namespace, name)) = pod.key() {
-                    remove_pod(&mut self.pods, namespace, name);
+                    self.pods.remove(namespace, name);
                 }
             }
         }
@@ -86,29 +94,18 @@ impl Mirror {
     }
 
     pub fn pod_count(&self) -> usize {
-        self.pods.values().map(OrdMap::len).sum()
+        self.pods.len()
     }
 }
 
 /// Inserts or replaces a pod; a pod with no node yet is removed (no kubelet reports it).
-fn upsert_pod(pods: &mut PodMap, pod: LeanPod) {
+fn upsert_pod(pods: &mut PodIndex, pod: LeanPod) {
     let Some((namespace, name)) = pod.key().map(|(ns, n)| (ns.to_owned(), n.to_owned())) else {
         return;
     };
     match pod.into_info() {
-        Some(info) => {
-            pods.entry(namespace).or_default().insert(name, Arc::new(info));
-        }
-        None => remove_pod(pods, &namespace, &name),
-    }
-}
-
-fn remove_pod(pods: &mut PodMap, namespace: &str, name: &str) {
-    if let Some(by_name) = pods.get_mut(namespace) {
-        by_name.remove(name);
-        if by_name.is_empty() {
-            pods.remove(namespace);
-        }
+        Some(info) => pods.insert(info),
+        None => pods.remove(&namespace, &name),
     }
 }
 

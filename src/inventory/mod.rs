@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod fixed;
 pub mod lean;
 pub mod mirror;
+pub mod pod_index;
 pub mod selector;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use imbl::OrdMap;
+
+pub use pod_index::PodIndex;
 
 /// Kubernetes labels; sorted, as Go prints map keys.
 pub type Labels = BTreeMap<String, String>;
@@ -55,22 +58,22 @@ pub struct PodInfo {
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub nodes: OrdMap<String, Arc<NodeInfo>>,
-    /// Running pods by namespace, then by name: sorted as the API lists them.
-    pub pods: OrdMap<String, OrdMap<String, Arc<PodInfo>>>,
+    /// Running pods by namespace then name, and by node.
+    pub pods: PodIndex,
 }
 
 impl Snapshot {
     pub fn pod(&self, namespace: &str, name: &str) -> Option<&Arc<PodInfo>> {
-        self.pods.get(namespace)?.get(name)
+        self.pods.get(namespace, name)
     }
 
     /// Every pod, in (namespace, name) order.
     pub fn all_pods(&self) -> impl Iterator<Item = &Arc<PodInfo>> {
-        self.pods.values().flat_map(|by_name| by_name.values())
+        self.pods.iter()
     }
 
     pub fn pod_count(&self) -> usize {
-        self.pods.values().map(OrdMap::len).sum()
+        self.pods.len()
     }
 
     /// Builds a snapshot from lists, keeping the last of any duplicate.
@@ -79,13 +82,7 @@ impl Snapshot {
         for node in nodes {
             snapshot.nodes.insert(node.name.clone(), Arc::new(node));
         }
-        for pod in pods {
-            snapshot
-                .pods
-                .entry(pod.namespace.clone())
-                .or_default()
-                .insert(pod.name.clone(), Arc::new(pod));
-        }
+        snapshot.pods = PodIndex::from_pods(pods);
         snapshot
     }
 }

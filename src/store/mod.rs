@@ -163,6 +163,12 @@ impl Store {
         self.fresh(node, now)?.pod(namespace, pod)?.usage.clone()
     }
 
+    /// The pods held for `node` if its data is fresh at `now`, for a LIST that walks the
+    /// inventory one node at a time: one map lookup per node, then a forward merge.
+    pub fn node_pods(&self, node: &str, now: Instant) -> Option<NodePods> {
+        self.fresh(node, now).map(NodePods)
+    }
+
     /// Calls `f` for every servable pod on `node` (namespace, pod, usage) — for LIST paths.
     /// Pods come in (namespace, name) order; no lock is held while `f` runs.
     pub fn for_each_pod(&self, node: &str, now: Instant, mut f: impl FnMut(&str, &str, &Arc<PodUsage>)) {
@@ -216,6 +222,39 @@ impl Store {
     fn fresh(&self, node: &str, now: Instant) -> Option<Arc<NodeState>> {
         let state = Arc::clone(self.nodes.get(node)?.value());
         state.is_fresh(now, self.max_age).then_some(state)
+    }
+}
+
+/// One node's pods as held at one moment (see [`Store::node_pods`]).
+#[derive(Debug)]
+pub struct NodePods(Arc<NodeState>);
+
+impl NodePods {
+    /// A cursor for looking pods up in (namespace, name) order.
+    pub fn cursor(&self) -> PodCursor<'_> {
+        PodCursor {
+            pods: &self.0.pods,
+            next: 0,
+        }
+    }
+}
+
+/// Looks up pods of one node in ascending (namespace, name) order, each lookup starting where
+/// the last one ended: a merge of two sorted lists, linear in their lengths overall.
+#[derive(Debug)]
+pub struct PodCursor<'s> {
+    pods: &'s [node::PodState],
+    next: usize,
+}
+
+impl<'s> PodCursor<'s> {
+    /// The pod's usage, if held and servable. Asking for a key that sorts before the previous
+    /// one finds nothing.
+    pub fn seek(&mut self, namespace: &str, name: &str) -> Option<&'s PodUsage> {
+        let pod = node::seek(self.pods, &mut self.next, |p| {
+            (&*p.namespace, &*p.name).cmp(&(namespace, name))
+        })?;
+        pod.usage.as_deref()
     }
 }
 

@@ -204,7 +204,7 @@ fn key<'s>(s: &'s ContainerSample<'_>) -> (&'s str, &'s str, &'s str) {
 
 /// Moves `cursor` past every item of sorted `items` ordered before the sought key (`order`
 /// compares an item with it) and returns the item equal to it, if any.
-fn seek<'t, T>(items: &'t [T], cursor: &mut usize, order: impl Fn(&T) -> Ordering) -> Option<&'t T> {
+pub(super) fn seek<'t, T>(items: &'t [T], cursor: &mut usize, order: impl Fn(&T) -> Ordering) -> Option<&'t T> {
     while let Some(item) = items.get(*cursor) {
         match order(item) {
             Ordering::Less => *cursor += 1,
