@@ -53,7 +53,7 @@ pub use health::{Endpoint, HealthChecks, HealthChecksBuilder};
 pub use negotiate::{
     negotiate, negotiate_headers, DiscoveryVersion, Format, NotAcceptable, Representation, TableVersion,
 };
-pub use options::SecurityFlags;
+pub use options::{SecurityFlags, ServerRunFlags};
 pub use serve::{Limits, MetricsText, Server};
 pub use status::{Status, StatusCause, StatusDetails, StatusReason};
 pub use tls::{load_or_generate, server_config, serving_config, CertSource, CertifiedKeyPair, TlsOptions, TlsVersion};
