@@ -13,9 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::api::{MetricsApi, GROUP, VERSIONS};
 use crate::apiserver::discovery::{self, ApiGroup, ApiResource, ApiVersion, Discovery};
-use crate::apiserver::{
-    health, tls, Delegation, HealthChecks, Limits, MetricsText, Server, TlsOptions, TlsVersion,
-};
+use crate::apiserver::{health, tls, Delegation, HealthChecks, Limits, MetricsText, Server, TlsOptions, TlsVersion};
 use crate::inventory::selector::LabelSelector;
 use crate::inventory::Inventory;
 use crate::kubelet::address::AddressResolver;

@@ -72,7 +72,13 @@ fn health_paths_never_take_a_permit() {
 
 #[test]
 fn exempt_paths_are_the_health_endpoints_and_their_checks() {
-    for path in ["/healthz", "/livez", "/readyz", "/readyz/shutdown", "/livez/poststarthook/x"] {
+    for path in [
+        "/healthz",
+        "/livez",
+        "/readyz",
+        "/readyz/shutdown",
+        "/livez/poststarthook/x",
+    ] {
         assert!(is_exempt(path), "{path}");
     }
     for path in ["/", "/healthzx", "/apis/healthz", "/metrics", "/readyzz/ping"] {

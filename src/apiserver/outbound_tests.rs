@@ -39,16 +39,14 @@ async fn the_permit_lives_until_the_body_is_gone_and_chunks_are_bounded() {
 
 /// A stand-in for hyper's HTTP/2 stream task: builds a response (optionally with a body), then
 /// never finishes. `dropped` fires when the executor gives up on it.
-fn stream_task(with_body: bool, dropped: oneshot::Sender<()>) -> impl Future<Output = ()> + Send {
-    async move {
-        let _notify_on_drop = dropped;
-        let _body = if with_body {
-            Some(attach(Response::new(Body::new(Bytes::from_static(b"big"))), None).await)
-        } else {
-            None
-        };
-        std::future::pending::<()>().await;
-    }
+async fn stream_task(with_body: bool, dropped: oneshot::Sender<()>) {
+    let _notify_on_drop = dropped;
+    let _body = if with_body {
+        Some(attach(Response::new(Body::new(Bytes::from_static(b"big"))), None).await)
+    } else {
+        None
+    };
+    std::future::pending::<()>().await;
 }
 
 #[tokio::test]
@@ -61,7 +59,9 @@ async fn a_stream_whose_body_stops_moving_is_dropped_but_an_idle_one_is_not() {
     let (stuck_tx, stuck_rx) = oneshot::channel();
     exec.execute(stream_task(false, idle_tx));
     exec.execute(stream_task(true, stuck_tx));
-    let cut = tokio::time::timeout(GUARD, stuck_rx).await.expect("the stuck stream was never cut");
+    let cut = tokio::time::timeout(GUARD, stuck_rx)
+        .await
+        .expect("the stuck stream was never cut");
     assert!(cut.is_err(), "dropped, not completed");
     // Whatever the timing, a task not sending a body has no deadline.
     assert_eq!(idle_rx.try_recv(), Err(oneshot::error::TryRecvError::Empty));
