@@ -588,3 +588,21 @@ async fn during_the_shutdown_delay_readyz_fails_and_everything_else_is_served() 
     assert_eq!(call(&run, true, Method::GET, "/readyz").await.0, 500);
     run.served.abort();
 }
+
+#[test]
+fn the_binary_refuses_negative_limits_with_upstreams_message() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_metrics-server"))
+        .args([
+            "--sandbox",
+            "--max-requests-inflight=-1",
+            "--shutdown-delay-duration=-1s",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    // Upstream prints the first error only.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "Error: --max-requests-inflight can not be negative value\n"
+    );
+}

@@ -308,9 +308,10 @@ impl Server {
         }
     }
 
-    /// Serves HTTPS on `listener` until `shutdown` completes, then: fails readyz at once, stops
-    /// accepting, lets open connections finish (HTTP/2 GOAWAY, HTTP/1.1 close after the current
-    /// response) for at most [`Limits::shutdown_grace`], closes the rest, and returns.
+    /// Serves HTTPS on `listener` until `shutdown` completes, then: fails readyz at once, serves
+    /// on normally for [`Limits::shutdown_delay`], stops accepting, lets open connections finish
+    /// (HTTP/2 GOAWAY, HTTP/1.1 close after the current response; responses being sent are sent
+    /// whole) for at most [`Limits::shutdown_grace`], closes the rest, and returns.
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
