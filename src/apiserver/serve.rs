@@ -69,7 +69,8 @@ pub struct Limits {
     /// Time for a client to finish the TLS handshake. Default 10 s.
     pub handshake_timeout: Duration,
     /// Time for an HTTP/1.1 client to send a request head. Default 32 s, upstream's
-    /// `ReadHeaderTimeout`.
+    /// `ReadHeaderTimeout`. hyper has no such timer for HTTP/2 (nor has Go): a client trickling
+    /// an HTTP/2 header block holds one connection slot and at most `max_header_bytes`.
     pub header_read_timeout: Duration,
     /// How long shutdown waits for open connections before closing them. Default 60 s, upstream's
     /// shutdown timeout (the request timeout).
@@ -86,7 +87,8 @@ pub struct Limits {
     pub max_mutating_requests_inflight: usize,
     /// Largest request head: HTTP/1.1 read buffer (over it: 431 and close; at least 8 KiB) and
     /// HTTP/2 `SETTINGS_MAX_HEADER_LIST_SIZE` (over it: 431 on the stream). Default 1 MiB, Go's
-    /// `DefaultMaxHeaderBytes` as the apiserver sets it.
+    /// `DefaultMaxHeaderBytes` as the apiserver sets it. hyper also caps its HTTP/1.1 write
+    /// buffer with it, so a connection queues at most this much of a response.
     pub max_header_bytes: usize,
     /// Largest request body a client may declare in `Content-Length`; over it: 413 without
     /// reading. Default 1 MiB (the API takes no bodies; upstream reads up to 3 MiB for writes).
@@ -232,25 +234,17 @@ impl Server {
     /// [`Server::respond`]; the permit rides on the body until it is sent.
     async fn respond_limited(&self, req: &Parts, peer: &PeerChain) -> hyper::Response<PermitBody> {
         if let Some(refused) = inflight::oversized_body(req, self.limits.max_request_body_bytes) {
-            return outbound::attach(self.head_aware(req, refused), None).await;
+            return outbound::attach(head_aware(req, refused), None).await;
         }
         let permit = match self.in_flight.admit(req) {
             Admission::Admitted(permit) => permit,
             Admission::Rejected => {
                 tracing::debug!(method = %req.method, path = req.uri.path(), "too many requests in flight");
-                return outbound::attach(self.head_aware(req, inflight::too_many_requests()), None).await;
+                return outbound::attach(head_aware(req, inflight::too_many_requests()), None).await;
             }
         };
         let resp = self.respond(req, peer).await;
         outbound::attach(resp, permit).await
-    }
-
-    fn head_aware(&self, req: &Parts, resp: Response) -> Response {
-        if req.method == Method::HEAD {
-            head_only(resp)
-        } else {
-            resp
-        }
     }
 
     /// Answers one request from a connection whose client presented `peer`: the gate (if any),
@@ -479,6 +473,15 @@ fn group_version_prefix(path: &str) -> Option<(&str, &str)> {
     let mut segments = path.strip_prefix("/apis/")?.splitn(3, '/');
     let (group, version, _more) = (segments.next()?, segments.next()?, segments.next()?);
     Some((group, version))
+}
+
+/// `resp`, without its body when `req` is a HEAD.
+fn head_aware(req: &Parts, resp: Response) -> Response {
+    if req.method == Method::HEAD {
+        head_only(resp)
+    } else {
+        resp
+    }
 }
 
 /// Keeps status and headers, records the body length, drops the body.
