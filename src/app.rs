@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::api::{MetricsApi, GROUP, VERSIONS};
 use crate::apiserver::discovery::{self, ApiGroup, ApiResource, ApiVersion, Discovery};
-use crate::apiserver::{health, tls, Delegation, HealthChecks, MetricsText, Server, TlsOptions, TlsVersion};
+use crate::apiserver::{health, tls, Delegation, HealthChecks, Limits, MetricsText, Server, TlsOptions, TlsVersion};
 use crate::inventory::selector::LabelSelector;
 use crate::inventory::Inventory;
 use crate::kubelet::address::AddressResolver;
@@ -37,6 +37,8 @@ pub struct ServingConfig {
     pub http2: bool,
     /// Delegated authentication and authorization; `None` admits everyone (sandbox, tests).
     pub auth: Option<Arc<Delegation>>,
+    /// In-flight, size, stall and shutdown bounds of the server.
+    pub limits: Limits,
 }
 
 /// Everything the pipeline needs besides the inventory.
@@ -133,7 +135,8 @@ impl App {
             metrics_text,
             api,
         )
-        .with_listed_paths(MetricsApi::listed_paths());
+        .with_listed_paths(MetricsApi::listed_paths())
+        .with_limits(config.serving.limits.clone());
         if let Some(auth) = &config.serving.auth {
             server = server.with_auth(auth.clone());
         }

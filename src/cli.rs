@@ -119,6 +119,9 @@ pub struct Flags {
     #[command(flatten)]
     pub security: crate::apiserver::SecurityFlags,
 
+    #[command(flatten)]
+    pub server_run: crate::apiserver::ServerRunFlags,
+
     /// number for the log level verbosity
     #[arg(short = 'v', long = "v", default_value_t = 0)]
     pub verbosity: u8,
@@ -155,6 +158,7 @@ impl Flags {
         if self.sandbox {
             // The sandbox makes its own kubelets and credentials; kubelet TLS flags do not apply.
             errors.extend(self.validate_resolution());
+            errors.extend(self.server_run.validate());
             return errors;
         }
         let ca = self.kubelet_certificate_authority.is_some();
@@ -187,6 +191,7 @@ impl Flags {
             errors.push("kubelet-request-timeout should be positive".into());
         }
         errors.extend(self.validate_resolution());
+        errors.extend(self.server_run.validate());
         errors
     }
 

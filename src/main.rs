@@ -227,6 +227,7 @@ fn serving_config(flags: &Flags) -> Result<ServingConfig, Box<dyn std::error::Er
         tls_cipher_suites: flags.security.cipher_suites()?,
         http2: !flags.disable_http2_serving,
         auth: None,
+        limits: flags.server_run.limits(),
     })
 }
 

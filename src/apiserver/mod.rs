@@ -12,7 +12,8 @@
 //! (`--tls-cipher-suites`), [`health`] (`/healthz`, `/livez`, `/readyz`), [`discovery`]
 //! (`/apis…`, legacy and aggregated), [`negotiate`](mod@negotiate) (`Accept`), [`status`] (error
 //! bodies), [`json`] (Go-compatible JSON bytes), [`protobuf`] (wire primitives and the `k8s\0`
-//! envelope). Delegated security, in request order: [`client_cert`] (certificates asked for in
+//! envelope). Overload: [`inflight`] (max-in-flight, 429, 413), [`outbound`] (response bodies
+//! carry their permits), [`stall`] (write-progress deadline). Delegated security, in request order: [`client_cert`] (certificates asked for in
 //! the handshake, verified per request), [`client_ca`] (trusted CAs from flags or the cluster's
 //! ConfigMap), [`authn`] (who), [`request_info`] (what), [`authz`] (allowed?), [`review`]
 //! (TokenReview and SubjectAccessReview), [`cache`] (their answers), [`delegation`] (the gate),
@@ -29,13 +30,16 @@ pub mod client_cert;
 pub mod delegation;
 pub mod discovery;
 pub mod health;
+pub mod inflight;
 pub mod json;
 pub mod negotiate;
 pub mod options;
+pub mod outbound;
 pub mod protobuf;
 pub mod request_info;
 pub mod review;
 pub mod serve;
+pub mod stall;
 pub mod status;
 #[cfg(test)]
 mod test_pki;
@@ -49,7 +53,7 @@ pub use health::{Endpoint, HealthChecks, HealthChecksBuilder};
 pub use negotiate::{
     negotiate, negotiate_headers, DiscoveryVersion, Format, NotAcceptable, Representation, TableVersion,
 };
-pub use options::SecurityFlags;
+pub use options::{SecurityFlags, ServerRunFlags};
 pub use serve::{Limits, MetricsText, Server};
 pub use status::{Status, StatusCause, StatusDetails, StatusReason};
 pub use tls::{load_or_generate, server_config, serving_config, CertSource, CertifiedKeyPair, TlsOptions, TlsVersion};

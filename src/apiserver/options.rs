@@ -6,17 +6,21 @@
 //! (repeating a flag appends; `--flag=` gives an empty list), durations in Go syntax. Flags are
 //! only parsed and checked here; clients are made in `main`, the gate in
 //! [`delegation`](super::delegation).
+//!
+//! [`ServerRunFlags`] holds the generic server's overload and shutdown flags (spec §4.4
+//! "Generic"), translated into [`Limits`].
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::parse_go_duration;
+use crate::cli::{parse_go_duration, parse_go_duration_signed, SignedDuration};
 
 use super::authn::AuthenticationOptions;
 use super::authz::AuthorizationOptions;
 use super::cipher_suites::{cipher_suites, CipherSuiteError};
 use super::client_ca::{RequestHeaderFlags, TrustOptions};
 use super::delegation::DelegationOptions;
+use super::serve::Limits;
 
 /// Flags for who may call this server and how TLS is negotiated.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
@@ -125,6 +129,76 @@ impl SecurityFlags {
     /// `--tls-cipher-suites` as rustls suites (`None`: the defaults).
     pub fn cipher_suites(&self) -> Result<Option<Vec<rustls::SupportedCipherSuite>>, CipherSuiteError> {
         cipher_suites(&self.tls_cipher_suites)
+    }
+}
+
+/// The generic server's flags for load and shutdown, with kube-apiserver's names, defaults and
+/// help text.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct ServerRunFlags {
+    /// This and --max-requests-inflight are summed to determine the server's total concurrency limit (which must be positive) if --enable-priority-and-fairness is true. Otherwise, this flag limits the maximum number of mutating requests in flight, or a zero value disables the limit completely.
+    #[arg(long, default_value_t = 200, allow_negative_numbers = true)]
+    pub max_mutating_requests_inflight: i64,
+
+    /// This and --max-mutating-requests-inflight are summed to determine the server's total concurrency limit (which must be positive) if --enable-priority-and-fairness is true. Otherwise, this flag limits the maximum number of non-mutating requests in flight, or a zero value disables the limit completely.
+    #[arg(long, default_value_t = 400, allow_negative_numbers = true)]
+    pub max_requests_inflight: i64,
+
+    /// If true, replace the max-in-flight handler with an enhanced one that queues and dispatches with priority and fairness. Accepted for compatibility only: as in upstream metrics-server, which never applies it, the max-in-flight limits are used.
+    #[arg(long, default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub enable_priority_and_fairness: bool,
+
+    /// Time to delay the termination. During that time the server keeps serving requests normally. The endpoints /healthz and /livez will return success, but /readyz immediately returns failure. Graceful termination starts after this delay has elapsed. This can be used to allow load balancer to stop sending traffic to this server.
+    #[arg(long, default_value = "0s", value_parser = parse_go_duration_signed, allow_hyphen_values = true)]
+    pub shutdown_delay_duration: SignedDuration,
+
+    /// The limit that the server gives to clients for the maximum number of streams in an HTTP/2 connection. Zero means to use golang's default.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub http2_max_streams_per_connection: i64,
+}
+
+/// Go's default for HTTP/2 streams per connection (`http2.Server.MaxConcurrentStreams`).
+const GO_HTTP2_MAX_STREAMS: u32 = 250;
+
+impl ServerRunFlags {
+    /// Upstream's checks (`ServerRunOptions.Validate`, `SecureServingOptions.Validate`).
+    pub fn validate(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        if self.max_requests_inflight < 0 {
+            errors.push("--max-requests-inflight can not be negative value".to_owned());
+        }
+        if self.max_mutating_requests_inflight < 0 {
+            errors.push("--max-mutating-requests-inflight can not be negative value".to_owned());
+        }
+        if self.shutdown_delay_duration.negative && !self.shutdown_delay_duration.magnitude.is_zero() {
+            errors.push("--shutdown-delay-duration can not be negative value".to_owned());
+        }
+        if self.http2_max_streams_per_connection < 0 {
+            errors.push("--http2-max-streams-per-connection can not be negative value".to_owned());
+        }
+        errors
+    }
+
+    /// The server's limits: these flags over [`Limits::default`]. Values that
+    /// [`ServerRunFlags::validate`] refuses count as 0 (no limit, no delay, Go's stream default).
+    pub fn limits(&self) -> Limits {
+        let count = |n: i64| usize::try_from(n).unwrap_or(0);
+        let delay = if self.shutdown_delay_duration.negative {
+            Duration::ZERO
+        } else {
+            self.shutdown_delay_duration.magnitude
+        };
+        let streams = u32::try_from(self.http2_max_streams_per_connection)
+            .ok()
+            .filter(|n| *n > 0)
+            .unwrap_or(GO_HTTP2_MAX_STREAMS);
+        Limits {
+            max_requests_inflight: count(self.max_requests_inflight),
+            max_mutating_requests_inflight: count(self.max_mutating_requests_inflight),
+            shutdown_delay: delay,
+            http2_max_streams: streams,
+            ..Limits::default()
+        }
     }
 }
 

@@ -86,3 +86,68 @@ fn bad_values_are_refused() {
         .to_string()
         .contains("TLS_RSA_WITH_RC4_128_SHA"));
 }
+
+#[derive(Debug, Parser)]
+struct RunWrapper {
+    #[command(flatten)]
+    flags: ServerRunFlags,
+}
+
+fn parse_run(args: &[&str]) -> ServerRunFlags {
+    let mut argv = vec!["metrics-server"];
+    argv.extend_from_slice(args);
+    RunWrapper::try_parse_from(argv).unwrap().flags
+}
+
+#[test]
+fn server_run_defaults_are_upstreams_and_give_the_default_limits() {
+    let flags = parse_run(&[]);
+    assert_eq!(
+        (flags.max_requests_inflight, flags.max_mutating_requests_inflight),
+        (400, 200)
+    );
+    assert!(flags.enable_priority_and_fairness);
+    assert_eq!(flags.http2_max_streams_per_connection, 0);
+    assert!(flags.validate().is_empty());
+    assert_eq!(flags.limits(), Limits::default());
+}
+
+#[test]
+fn server_run_values_reach_the_limits() {
+    let flags = parse_run(&[
+        "--max-requests-inflight=0",
+        "--max-mutating-requests-inflight",
+        "7",
+        "--enable-priority-and-fairness=false",
+        "--shutdown-delay-duration=1m30s",
+        "--http2-max-streams-per-connection=100",
+    ]);
+    assert!(!flags.enable_priority_and_fairness);
+    let limits = flags.limits();
+    assert_eq!(
+        (limits.max_requests_inflight, limits.max_mutating_requests_inflight),
+        (0, 7)
+    );
+    assert_eq!(limits.shutdown_delay, Duration::from_secs(90));
+    assert_eq!(limits.http2_max_streams, 100);
+}
+
+#[test]
+fn negative_server_run_values_get_upstreams_messages() {
+    let flags = parse_run(&[
+        "--max-requests-inflight=-1",
+        "--max-mutating-requests-inflight",
+        "-2",
+        "--shutdown-delay-duration=-5s",
+        "--http2-max-streams-per-connection=-1",
+    ]);
+    assert_eq!(
+        flags.validate(),
+        [
+            "--max-requests-inflight can not be negative value",
+            "--max-mutating-requests-inflight can not be negative value",
+            "--shutdown-delay-duration can not be negative value",
+            "--http2-max-streams-per-connection can not be negative value",
+        ]
+    );
+}

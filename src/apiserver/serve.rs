@@ -16,9 +16,13 @@
 //! | anything else | the [`Handler`], else plain `404 page not found` |
 //!
 //! HEAD is routed as GET, then the body is dropped and its length kept in `Content-Length`.
-//! Request bodies are never read. Header limits are hyper's defaults: HTTP/1.1 at most 100
-//! headers in a ~408 KiB read buffer, HTTP/2 a 16 KiB header list. The client certificate
-//! chain of each connection is kept for the gate ([`PeerChain`]).
+//! The client certificate chain of each connection is kept for the gate ([`PeerChain`]).
+//!
+//! Before the gate, [`Server::serve`] applies the overload protections of [`Limits`]: a request
+//! declaring a body over the cap gets 413 (bodies are never read), then max-in-flight
+//! ([`inflight`](super::inflight)) answers 429 when no permit is free. The permit is held until
+//! the response body has been handed over ([`outbound`](super::outbound)), and a client that
+//! stops reading is cut off ([`stall`](super::stall)).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -32,13 +36,16 @@ use hyper::body::{Body as _, Incoming};
 use hyper::header::{HeaderValue, CONTENT_LENGTH};
 use hyper::http::request::Parts;
 use hyper::{Method, Request};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
+use super::inflight::{self, Admission, InFlight};
+use super::outbound::{self, PermitBody, StreamExecutor};
+use super::stall::StallGuard;
 use super::{
     content_type, not_found_page, ok_bytes, Body, Delegation, Discovery, Handler, HealthChecks, PeerChain, Response,
     Status,
@@ -62,11 +69,38 @@ pub struct Limits {
     /// Time for a client to finish the TLS handshake. Default 10 s.
     pub handshake_timeout: Duration,
     /// Time for an HTTP/1.1 client to send a request head. Default 32 s, upstream's
-    /// `ReadHeaderTimeout`.
+    /// `ReadHeaderTimeout`. hyper has no such timer for HTTP/2 (nor has Go): a client trickling
+    /// an HTTP/2 header block holds one connection slot and at most `max_header_bytes`.
     pub header_read_timeout: Duration,
     /// How long shutdown waits for open connections before closing them. Default 60 s, upstream's
     /// shutdown timeout (the request timeout).
     pub shutdown_grace: Duration,
+    /// How long after shutdown begins the server keeps accepting and serving normally while
+    /// `/readyz` already fails, so load balancers stop sending traffic first. Default 0,
+    /// upstream's `--shutdown-delay-duration`.
+    pub shutdown_delay: Duration,
+    /// GET and HEAD requests in flight at most (0: no limit); more get 429. Health paths are
+    /// exempt. Default 400, upstream's `--max-requests-inflight`.
+    pub max_requests_inflight: usize,
+    /// Requests of any other method in flight at most (0: no limit); they are all refused
+    /// (405/404), but cheaply. Default 200, upstream's `--max-mutating-requests-inflight`.
+    pub max_mutating_requests_inflight: usize,
+    /// Largest request head: HTTP/1.1 read buffer (over it: 431 and close; at least 8 KiB) and
+    /// HTTP/2 `SETTINGS_MAX_HEADER_LIST_SIZE` (over it: 431 on the stream). Default 1 MiB, Go's
+    /// `DefaultMaxHeaderBytes` as the apiserver sets it. hyper also caps its HTTP/1.1 write
+    /// buffer with it, so a connection queues at most this much of a response.
+    pub max_header_bytes: usize,
+    /// Largest request body a client may declare in `Content-Length`; over it: 413 without
+    /// reading. Default 1 MiB (the API takes no bodies; upstream reads up to 3 MiB for writes).
+    pub max_request_body_bytes: u64,
+    /// HTTP/2 streams open at once per connection. Default 250, Go's default, which upstream
+    /// keeps (`--http2-max-streams-per-connection` 0).
+    pub http2_max_streams: u32,
+    /// A connection whose client accepts no byte of a pending write for this long is closed, and
+    /// an HTTP/2 stream that cannot send any of its body for this long (flow control held shut)
+    /// is reset; either releases the request's in-flight permit and buffers. Default 30 s
+    /// (upstream has no write timeout).
+    pub write_stall_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -76,6 +110,13 @@ impl Default for Limits {
             handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(32),
             shutdown_grace: Duration::from_secs(60),
+            shutdown_delay: Duration::ZERO,
+            max_requests_inflight: 400,
+            max_mutating_requests_inflight: 200,
+            max_header_bytes: 1 << 20,
+            max_request_body_bytes: 1 << 20,
+            http2_max_streams: 250,
+            write_stall_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -92,11 +133,13 @@ pub struct Server {
     /// `{"paths":[…]}`, encoded once.
     index_json: Bytes,
     limits: Limits,
+    /// Max-in-flight permits, from `limits`.
+    in_flight: InFlight,
     /// Authentication and authorization; `None` admits every request (sandbox, tests).
     auth: Option<Arc<Delegation>>,
     /// Connection builders per ALPN result: `h2`, or HTTP/1.1 for anything else.
-    http1: auto::Builder<TokioExecutor>,
-    http2: auto::Builder<TokioExecutor>,
+    http1: auto::Builder<StreamExecutor>,
+    http2: auto::Builder<StreamExecutor>,
 }
 
 impl std::fmt::Debug for Server {
@@ -131,6 +174,7 @@ impl Server {
             handler,
             extra_paths: Vec::new(),
             index_json: Bytes::new(),
+            in_flight: in_flight(&limits),
             limits,
             auth: None,
         };
@@ -143,6 +187,7 @@ impl Server {
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.http1 = connection_builder(false, &limits);
         self.http2 = connection_builder(true, &limits);
+        self.in_flight = in_flight(&limits);
         self.limits = limits;
         self
     }
@@ -167,6 +212,12 @@ impl Server {
         &self.health
     }
 
+    /// GET and HEAD requests holding an in-flight permit now, response bodies still being sent
+    /// included (0 when unlimited).
+    pub fn reads_in_flight(&self) -> usize {
+        self.in_flight.reads_in_flight()
+    }
+
     fn encode_index(&self) -> Bytes {
         let mut paths = self.health.listed_paths();
         paths.extend(self.discovery.listed_paths());
@@ -177,6 +228,23 @@ impl Server {
         let index = serde_json::json!({ "paths": paths });
         // A map of strings always serializes; an empty body is the impossible fallback.
         serde_json::to_vec_pretty(&index).map(Bytes::from).unwrap_or_default()
+    }
+
+    /// What [`Server::serve`] answers: the body cap, then max-in-flight, then
+    /// [`Server::respond`]; the permit rides on the body until it is sent.
+    async fn respond_limited(&self, req: &Parts, peer: &PeerChain) -> hyper::Response<PermitBody> {
+        if let Some(refused) = inflight::oversized_body(req, self.limits.max_request_body_bytes) {
+            return outbound::attach(head_aware(req, refused), None).await;
+        }
+        let permit = match self.in_flight.admit(req) {
+            Admission::Admitted(permit) => permit,
+            Admission::Rejected => {
+                tracing::debug!(method = %req.method, path = req.uri.path(), "too many requests in flight");
+                return outbound::attach(head_aware(req, inflight::too_many_requests()), None).await;
+            }
+        };
+        let resp = self.respond(req, peer).await;
+        outbound::attach(resp, permit).await
     }
 
     /// Answers one request from a connection whose client presented `peer`: the gate (if any),
@@ -234,9 +302,10 @@ impl Server {
         }
     }
 
-    /// Serves HTTPS on `listener` until `shutdown` completes, then: fails readyz at once, stops
-    /// accepting, lets open connections finish (HTTP/2 GOAWAY, HTTP/1.1 close after the current
-    /// response) for at most [`Limits::shutdown_grace`], closes the rest, and returns.
+    /// Serves HTTPS on `listener` until `shutdown` completes, then: fails readyz at once, serves
+    /// on normally for [`Limits::shutdown_delay`], stops accepting, lets open connections finish
+    /// (HTTP/2 GOAWAY, HTTP/1.1 close after the current response; responses being sent are sent
+    /// whole) for at most [`Limits::shutdown_grace`], closes the rest, and returns.
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
@@ -248,6 +317,16 @@ impl Server {
         // Tells every connection task to finish gracefully.
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut connections = JoinSet::new();
+        let delay = self.limits.shutdown_delay;
+        // Readiness fails the moment shutdown is asked for; accepting stops after the delay.
+        let shutdown = async {
+            shutdown.await;
+            self.health.begin_shutdown();
+            if !delay.is_zero() {
+                tracing::info!(?delay, "shutting down: serving on until the shutdown delay is over");
+                tokio::time::sleep(delay).await;
+            }
+        };
         tokio::pin!(shutdown);
         tracing::info!(address = ?listener.local_addr().ok(), "serving securely");
         loop {
@@ -311,6 +390,7 @@ impl Server {
         mut stop: watch::Receiver<bool>,
         _permit: OwnedSemaphorePermit,
     ) {
+        let tcp = StallGuard::new(tcp, self.limits.write_stall_timeout);
         let handshake = tokio::time::timeout(self.limits.handshake_timeout, acceptor.accept(tcp));
         let tls = tokio::select! {
             done = handshake => match done {
@@ -333,8 +413,9 @@ impl Server {
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let (server, chain) = (server.clone(), chain.clone());
             async move {
+                // The body is never read: hyper neither buffers it nor sends `100 Continue`.
                 let (head, _body) = req.into_parts();
-                Ok::<_, Infallible>(server.respond(&head, &chain).await)
+                Ok::<_, Infallible>(server.respond_limited(&head, &chain).await)
             }
         });
         let conn = builder.serve_connection(TokioIo::new(tls), service);
@@ -352,14 +433,34 @@ impl Server {
     }
 }
 
+/// HTTP/2 flow-control windows we advertise: the spec's initial 64 KiB, since request bodies are
+/// never read (hyper's default would let each stream send us 1 MiB to buffer).
+const HTTP2_WINDOW: u32 = 65_535;
+
+/// hyper refuses an HTTP/1.1 buffer under 8 KiB.
+const MIN_HTTP1_BUFFER: usize = 8 * 1024;
+
+fn in_flight(limits: &Limits) -> InFlight {
+    InFlight::new(limits.max_requests_inflight, limits.max_mutating_requests_inflight)
+}
+
 /// An HTTP/1.1-only or HTTP/2-only builder: the protocol is known from ALPN, as in Go.
-fn connection_builder(h2: bool, limits: &Limits) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+fn connection_builder(h2: bool, limits: &Limits) -> auto::Builder<StreamExecutor> {
+    let mut builder = auto::Builder::new(StreamExecutor {
+        stall_timeout: limits.write_stall_timeout,
+    });
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
-    builder.http2().timer(TokioTimer::new());
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes.max(MIN_HTTP1_BUFFER));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(limits.http2_max_streams)
+        .initial_stream_window_size(HTTP2_WINDOW)
+        .initial_connection_window_size(HTTP2_WINDOW);
     if h2 {
         builder.http2_only()
     } else {
@@ -372,6 +473,15 @@ fn group_version_prefix(path: &str) -> Option<(&str, &str)> {
     let mut segments = path.strip_prefix("/apis/")?.splitn(3, '/');
     let (group, version, _more) = (segments.next()?, segments.next()?, segments.next()?);
     Some((group, version))
+}
+
+/// `resp`, without its body when `req` is a HEAD.
+fn head_aware(req: &Parts, resp: Response) -> Response {
+    if req.method == Method::HEAD {
+        head_only(resp)
+    } else {
+        resp
+    }
 }
 
 /// Keeps status and headers, records the body length, drops the body.

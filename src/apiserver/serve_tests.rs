@@ -206,6 +206,11 @@ fn default_limits_are_documented_values() {
     assert_eq!(l.handshake_timeout, Duration::from_secs(10));
     assert_eq!(l.header_read_timeout, Duration::from_secs(32));
     assert_eq!(l.shutdown_grace, Duration::from_secs(60));
+    assert_eq!(l.shutdown_delay, Duration::ZERO);
+    assert_eq!((l.max_requests_inflight, l.max_mutating_requests_inflight), (400, 200));
+    assert_eq!((l.max_header_bytes, l.max_request_body_bytes), (1 << 20, 1 << 20));
+    assert_eq!(l.http2_max_streams, 250);
+    assert_eq!(l.write_stall_timeout, Duration::from_secs(30));
 }
 
 /// A gate with no certificates, no tokens and no reviewer: anonymous, health paths only.

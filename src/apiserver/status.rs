@@ -49,6 +49,7 @@ pub enum StatusReason {
     NotFound,
     MethodNotAllowed,
     NotAcceptable,
+    RequestEntityTooLarge,
     TooManyRequests,
     InternalError,
     ServiceUnavailable,
@@ -65,6 +66,7 @@ impl StatusReason {
             Self::NotFound => "NotFound",
             Self::MethodNotAllowed => "MethodNotAllowed",
             Self::NotAcceptable => "NotAcceptable",
+            Self::RequestEntityTooLarge => "RequestEntityTooLarge",
             Self::TooManyRequests => "TooManyRequests",
             Self::InternalError => "InternalError",
             Self::ServiceUnavailable => "ServiceUnavailable",
@@ -192,6 +194,23 @@ impl Status {
     /// 401 with the message as given (the apiserver sends `Unauthorized`).
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(401, StatusReason::Unauthorized, message)
+    }
+
+    /// 429 asking the client to come back after `retry_after_seconds` (`NewTooManyRequests`).
+    pub fn too_many_requests(message: impl Into<String>, retry_after_seconds: u32) -> Self {
+        Self::new(429, StatusReason::TooManyRequests, message).with_details(StatusDetails {
+            retry_after_seconds,
+            ..StatusDetails::default()
+        })
+    }
+
+    /// 413 for a request body over `limit` bytes (`NewRequestEntityTooLargeError`).
+    pub fn request_entity_too_large(limit: u64) -> Self {
+        Self::new(
+            413,
+            StatusReason::RequestEntityTooLarge,
+            format!("Request entity too large: limit is {limit}"),
+        )
     }
 
     /// 500 for an unclassified error: the message as given and no reason, as the apiserver

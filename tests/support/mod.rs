@@ -378,6 +378,7 @@ impl<I: Inventory> TestCluster<I> {
                 tls_cipher_suites: None,
                 http2: true,
                 auth: None,
+                limits: Default::default(),
             },
         };
         let app = App::build(config, inventory.clone()).await.unwrap();
