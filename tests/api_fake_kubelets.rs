@@ -4,7 +4,7 @@
 mod support;
 
 use hyper::{Method, StatusCode};
-use support::{mask_creation_timestamps, pod, FakeKubelet, TestCluster};
+use support::{mask_creation_timestamps, pod, FakeKubelet, TestCluster, FIRST, SECOND};
 
 /// node1's first answer, at T0 = 1633253800000 ms (2021-10-03T09:36:40Z). Values are exact in
 /// binary so the expected rates are exact: node 357.5 → 367.5 core-s over 10 s = 1 core.
@@ -307,4 +307,57 @@ async fn node_selector_limits_scrapes_and_lists() {
     );
     let skipped = c.get("/apis/metrics.k8s.io/v1beta1/nodes/node9").await;
     assert_eq!(skipped.status, StatusCode::NOT_FOUND);
+}
+
+/// Items of a list as `namespace/name`, in the order served.
+fn item_names(body: &str) -> Vec<String> {
+    let list: serde_json::Value = serde_json::from_str(body).unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| {
+            format!(
+                "{}/{}",
+                item["metadata"]["namespace"].as_str().unwrap(),
+                item["metadata"]["name"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_list_of_every_pod_is_grouped_by_node_and_a_namespace_list_is_by_name() {
+    let renamed = |body: &str| body.replace("web-1", "api-0").replace("coredns-1", "dns-0");
+    let (b_first, b_second) = (renamed(FIRST), renamed(SECOND));
+    let c = TestCluster::start(
+        vec![
+            FakeKubelet::ok("node-a", &[FIRST, SECOND]),
+            FakeKubelet::ok("node-b", &[&b_first, &b_second]),
+        ],
+        vec![
+            pod("default", "web-1", "node-a", &[]),
+            pod("kube-system", "coredns-1", "node-a", &[]),
+            pod("default", "api-0", "node-b", &[]),
+            pod("kube-system", "dns-0", "node-b", &[]),
+        ],
+    )
+    .await;
+    c.scrape().await;
+    c.scrape().await;
+
+    let all = c.get("/apis/metrics.k8s.io/v1beta1/pods").await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert_eq!(
+        item_names(&all.body),
+        [
+            "default/web-1",
+            "kube-system/coredns-1",
+            "default/api-0",
+            "kube-system/dns-0"
+        ],
+        "nodes by name, then each node's pods by namespace and name"
+    );
+    let default = c.get("/apis/metrics.k8s.io/v1beta1/namespaces/default/pods").await;
+    assert_eq!(item_names(&default.body), ["default/api-0", "default/web-1"]);
 }

@@ -63,7 +63,7 @@ impl Req {
     }
 
     fn matches(&self, labels: &Labels) -> bool {
-        let get = |k: &usize| labels.get(KEYS[*k]).map(String::as_str);
+        let get = |k: &usize| labels.get(KEYS[*k]);
         match self {
             Req::Eq(k, v, _) => get(k) == Some(VALUES[*v]),
             Req::Ne(k, v) => get(k) != Some(VALUES[*v]),
@@ -96,6 +96,7 @@ fn label_set() -> impl Strategy<Value = Labels> {
         (0..VALUES.len()).prop_map(|v| VALUES[v].to_owned()),
         0..KEYS.len(),
     )
+    .prop_map(Labels::from_iter)
 }
 
 proptest! {

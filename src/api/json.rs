@@ -18,6 +18,34 @@ use crate::store::Usage;
 /// escapes (`<`, `>`, `&`) and U+2028/U+2029.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
+    // Kubernetes names and label values never need escaping: copy them whole.
+    if s.bytes().all(|b| !NEEDS_CARE[usize::from(b)]) {
+        out.extend_from_slice(s.as_bytes());
+    } else {
+        write_escaped(out, s);
+    }
+    out.push(b'"');
+}
+
+/// Bytes that may need an escape: controls, `"`, `\`, `<`, `>`, `&`, and 0xE2, the first
+/// byte of U+2028 and U+2029.
+const NEEDS_CARE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table[b'<' as usize] = true;
+    table[b'>' as usize] = true;
+    table[b'&' as usize] = true;
+    table[0xE2] = true;
+    table
+};
+
+fn write_escaped(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     let mut start = 0;
     for (i, c) in s.char_indices() {
@@ -38,7 +66,6 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
         start = i + c.len_utf8();
     }
     out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
 }
 
 /// Per-response state: the values every item shares, the list separator, and scratch space.
@@ -52,6 +79,9 @@ pub struct Encoder<'v> {
     list: bool,
     items: usize,
     scratch: String,
+    /// The last timestamp written, as its quoted JSON value: a node's pods mostly share
+    /// one second, so most items copy it instead of converting again.
+    last_time: Option<(i64, Vec<u8>)>,
 }
 
 impl<'v> Encoder<'v> {
@@ -62,6 +92,7 @@ impl<'v> Encoder<'v> {
             list: false,
             items: 0,
             scratch: String::with_capacity(32),
+            last_time: None,
         };
         let mut created_json = Vec::with_capacity(24);
         encoder.time(&mut created_json, created);
@@ -147,11 +178,18 @@ impl<'v> Encoder<'v> {
             out.extend_from_slice(b"null");
             return;
         }
+        let seconds = t.unix_seconds();
+        if let Some((last, json)) = &self.last_time {
+            if *last == seconds {
+                out.extend_from_slice(json);
+                return;
+            }
+        }
         self.scratch.clear();
         write_rfc3339_seconds(t, &mut self.scratch);
-        out.push(b'"');
-        out.extend_from_slice(self.scratch.as_bytes());
-        out.push(b'"');
+        let json = [b"\"", self.scratch.as_bytes(), b"\""].concat();
+        out.extend_from_slice(&json);
+        self.last_time = Some((seconds, json));
     }
 
     fn usage(&mut self, out: &mut Vec<u8>, usage: Usage) {
@@ -221,6 +259,7 @@ mod tests {
         assert_eq!(json_str("a\"b\\c\nd"), "\"a\\\"b\\\\c\\nd\"");
         assert_eq!(json_str("<&>"), "\"\\u003c\\u0026\\u003e\"");
         assert_eq!(json_str("\u{1}é\u{2028}"), "\"\\u0001é\\u2028\"");
+        assert_eq!(json_str("a→b\u{2029}"), "\"a→b\\u2029\"");
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod rfc3339;
 pub mod selectors;
 pub mod table;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -35,6 +36,10 @@ pub const GROUP: &str = "metrics.k8s.io";
 /// Versions served, preferred first: `v1` (GA in Kubernetes 1.37) and `v1beta1` (what
 /// upstream serves). Both serve the same objects; only `apiVersion` differs.
 pub const VERSIONS: [&str; 2] = ["v1", "v1beta1"];
+
+/// What a list item is assumed to take before the first list: a PodMetrics with two
+/// containers and two labels is about 450 bytes of JSON.
+const INITIAL_ITEM_BYTES: usize = 512;
 
 /// A request the API understood but must refuse; each maps to one Kubernetes `Status`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -122,6 +127,9 @@ pub struct MetricsApi {
     node_selector: LabelSelector,
     /// The OpenAPI documents, encoded once.
     openapi: openapi::Documents,
+    /// Bytes per item of the last node list and the last pod list, so the next one reserves
+    /// its buffer once instead of growing it (a 70 MB list would otherwise be copied).
+    item_bytes: [AtomicUsize; 2],
 }
 
 /// What one read observed: the wall-clock time for `creationTimestamp` and freshness, and
@@ -154,6 +162,10 @@ impl MetricsApi {
             telemetry,
             node_selector,
             openapi: openapi::Documents::new(&VERSIONS),
+            item_bytes: [
+                AtomicUsize::new(INITIAL_ITEM_BYTES),
+                AtomicUsize::new(INITIAL_ITEM_BYTES),
+            ],
         }
     }
 
@@ -211,12 +223,13 @@ impl MetricsApi {
         let snapshot = self.inventory.snapshot();
         let mut ages = Vec::new();
         if route.is_list() {
-            // Roughly what an item takes, so a large list grows its buffer a few times at most.
             let items = match route {
                 Route::ListNodes => snapshot.nodes.len(),
                 _ => snapshot.pod_count(),
             };
-            out.reserve(256 + items * 320);
+            // A little over the last list's item size: protobuf and JSON items differ by less.
+            let per_item = self.item_bytes(route).load(Ordering::Relaxed);
+            out.reserve(256 + items * (per_item + per_item / 8));
         } else {
             out.reserve(1024);
         }
@@ -244,8 +257,21 @@ impl MetricsApi {
             }
         }
         let start = encoder.finish(out);
+        if route.is_list() && !ages.is_empty() {
+            self.item_bytes(route).store(out.len() / ages.len(), Ordering::Relaxed);
+        }
         self.telemetry.freshness(ages);
         Ok(start)
+    }
+}
+
+impl MetricsApi {
+    fn item_bytes(&self, route: &Route<'_>) -> &AtomicUsize {
+        let [nodes, pods] = &self.item_bytes;
+        match route {
+            Route::ListNodes | Route::GetNode(_) => nodes,
+            Route::ListPods { .. } | Route::GetPod { .. } => pods,
+        }
     }
 }
 

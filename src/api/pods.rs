@@ -25,9 +25,8 @@ pub fn list(
     out: &mut Vec<u8>,
     ages: &mut Vec<f64>,
 ) {
-    let selected = |pod: &PodInfo| {
-        options.fields.matches(&pod.name, Some(&pod.namespace)) && options.labels.matches(&pod.labels)
-    };
+    let selected =
+        |pod: &PodInfo| options.fields.matches(&pod.name, Some(&pod.namespace)) && options.labels.matches(&pod.labels);
     let mut emit = |pod: &PodInfo, usage: &PodUsage| {
         encoder.pod(
             out,
@@ -42,7 +41,12 @@ pub fn list(
     };
     match namespace {
         Some(ns) => {
-            for pod in snapshot.pods.namespace(ns).into_iter().flat_map(|by_name| by_name.values()) {
+            for pod in snapshot
+                .pods
+                .namespace(ns)
+                .into_iter()
+                .flat_map(|by_name| by_name.values())
+            {
                 if !selected(pod) {
                     continue;
                 }

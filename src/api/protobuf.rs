@@ -66,7 +66,7 @@ impl<'v> Encoder<'v> {
         pb::put_str(out, 6, "");
         pb::put_int(out, 7, 0);
         pb::put_bytes(out, 8, &self.created);
-        for (k, v) in labels {
+        for (k, v) in labels.iter() {
             pb::put_string_entry(out, 11, k, v);
         }
         pb::end(out, meta);

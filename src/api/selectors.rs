@@ -195,10 +195,7 @@ mod tests {
     fn query_strings_are_form_decoded() {
         let o =
             ListOptions::from_query(Some("labelSelector=app%3Dweb%2Ctier+in+(a%2Cb)&limit=500&watch=false")).unwrap();
-        let labels = [("app", "web"), ("tier", "b")]
-            .iter()
-            .map(|(k, v)| ((*k).into(), (*v).into()))
-            .collect();
+        let labels = [("app", "web"), ("tier", "b")].iter().map(|(k, v)| (*k, *v)).collect();
         assert!(o.labels.matches(&labels));
         assert!(!o.watch);
         assert!(ListOptions::from_query(Some("watch=1")).unwrap().watch);

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Deserializer};
 
-use super::{NodeAddress, NodeInfo, PodInfo};
+use super::{Labels, NodeAddress, NodeInfo, PodInfo};
 
 /// The metadata fields kept: identity, labels, and what the watch protocol needs.
 #[derive(Deserialize)]
@@ -96,7 +96,7 @@ impl LeanNode {
     pub fn into_info(self) -> Option<NodeInfo> {
         Some(NodeInfo {
             name: self.metadata.name?,
-            labels: self.metadata.labels.unwrap_or_default(),
+            labels: self.metadata.labels.map(Labels::from_iter).unwrap_or_default(),
             addresses: self
                 .status
                 .addresses
@@ -121,7 +121,7 @@ impl LeanPod {
         Some(PodInfo {
             namespace: self.metadata.namespace?,
             name: self.metadata.name?,
-            labels: self.metadata.labels.unwrap_or_default(),
+            labels: self.metadata.labels.map(Labels::from_iter).unwrap_or_default(),
             node_name: self.spec.node_name.filter(|n| !n.is_empty())?,
         })
     }
@@ -182,7 +182,7 @@ mod tests {
                 address: "10.0.0.5".into()
             }
         );
-        assert_eq!(info.labels.get("kubernetes.io/os").map(String::as_str), Some("linux"));
+        assert_eq!(info.labels.get("kubernetes.io/os"), Some("linux"));
     }
 
     #[test]

@@ -7,12 +7,12 @@
 mod backoff;
 pub mod cluster;
 pub mod fixed;
+pub mod labels;
 pub mod lean;
 pub mod mirror;
 pub mod pod_index;
 pub mod selector;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -20,8 +20,7 @@ use imbl::OrdMap;
 
 pub use pod_index::PodIndex;
 
-/// Kubernetes labels; sorted, as Go prints map keys.
-pub type Labels = BTreeMap<String, String>;
+pub use labels::Labels;
 
 /// What the server needs to know of a Node.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -41,7 +41,10 @@ impl PodIndex {
             index.len += 1;
         }
         // Entries came in (namespace, name) order, so every node's list is already sorted.
-        index.by_node = by_node.into_iter().map(|(node, pods)| (node, NodePods::from(pods))).collect();
+        index.by_node = by_node
+            .into_iter()
+            .map(|(node, pods)| (node, NodePods::from(pods)))
+            .collect();
         index
     }
 

@@ -35,10 +35,10 @@ impl Requirement {
         match &self.operator {
             Operator::Exists => value.is_some(),
             Operator::DoesNotExist => value.is_none(),
-            Operator::Equals(want) => value == Some(want),
-            Operator::NotEquals(want) => value != Some(want),
-            Operator::In(set) => value.is_some_and(|v| set.contains(v)),
-            Operator::NotIn(set) => value.is_none_or(|v| !set.contains(v)),
+            Operator::Equals(want) => value == Some(want.as_str()),
+            Operator::NotEquals(want) => value != Some(want.as_str()),
+            Operator::In(set) => value.is_some_and(|v| set.iter().any(|s| s == v)),
+            Operator::NotIn(set) => value.is_none_or(|v| !set.iter().any(|s| s == v)),
             Operator::GreaterThan(n) => value.and_then(|v| v.parse::<i64>().ok()).is_some_and(|v| v > *n),
             Operator::LessThan(n) => value.and_then(|v| v.parse::<i64>().ok()).is_some_and(|v| v < *n),
         }

@@ -110,8 +110,8 @@ impl Fleet {
                         let (namespace, app, containers) = APPS[(rng.next() % APPS.len() as u64) as usize];
                         let name = format!("{app}-{}-{}", rng.suffix(9), rng.suffix(5));
                         let mut labels = Labels::new();
-                        labels.insert("app".into(), app.into());
-                        labels.insert("tier".into(), rng.pick(&["frontend", "backend"]).into());
+                        labels.insert("app", app);
+                        labels.insert("tier", rng.pick(&["frontend", "backend"]));
                         let containers = containers
                             .iter()
                             .map(|c| ((*c).to_owned(), workload(&mut rng, 0.15, 96.0)))
@@ -125,8 +125,8 @@ impl Fleet {
                     })
                     .collect();
                 let mut labels = Labels::new();
-                labels.insert("kubernetes.io/hostname".into(), name.clone());
-                labels.insert("kubernetes.io/os".into(), "linux".into());
+                labels.insert("kubernetes.io/hostname", name.clone());
+                labels.insert("kubernetes.io/os", "linux");
                 let system = workload(&mut rng, 0.2, 900.0);
                 SimulatedNode {
                     name,

@@ -36,7 +36,9 @@ async fn a_dropped_watch_resumes_from_its_resource_version_and_catches_up() {
     api.release(Resource::Nodes, Verb::Watch);
 
     wait_until(&c.inventory, "the missed changes are applied", |_, s| {
-        s.pod("shop", WEB).is_none() && s.pod("shop", API).is_some_and(|p| p.labels["tier"] == "payments")
+        s.pod("shop", WEB).is_none()
+            && s.pod("shop", API)
+                .is_some_and(|p| p.labels.get("tier") == Some("payments"))
     })
     .await;
     // Resumed, not relisted.
