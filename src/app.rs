@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use crate::api::{MetricsApi, GROUP, VERSIONS};
 use crate::apiserver::discovery::{self, ApiGroup, ApiResource, ApiVersion, Discovery};
 use crate::apiserver::{health, tls, Delegation, HealthChecks, MetricsText, Server, TlsOptions, TlsVersion};
+use crate::diagnosis::{Diagnosis, WithDiagnosis, DEBUG_SCRAPES_PATH};
 use crate::inventory::selector::LabelSelector;
 use crate::inventory::Inventory;
 use crate::kubelet::address::AddressResolver;
@@ -112,10 +113,17 @@ impl App {
             inventory.clone(),
             store.clone(),
             telemetry.clone(),
+            config.node_selector.clone(),
+        ));
+        let diagnosis = Arc::new(Diagnosis::new(
+            scrape_status.clone(),
+            inventory,
+            store.clone(),
             config.node_selector,
+            resolution,
         ));
 
-        let health = health_checks(store.clone(), inventory, ticks, resolution)?;
+        let health = health_checks(diagnosis.clone(), ticks, resolution)?;
         let metrics_text: MetricsText = {
             let (store, telemetry) = (store.clone(), telemetry.clone());
             Arc::new(move || {
@@ -131,9 +139,10 @@ impl App {
             Discovery::new(vec![api_group()])?,
             version_json(),
             metrics_text,
-            api,
+            Arc::new(WithDiagnosis { inner: api, diagnosis }),
         )
-        .with_listed_paths(MetricsApi::listed_paths());
+        .with_listed_paths(MetricsApi::listed_paths())
+        .with_listed_paths([DEBUG_SCRAPES_PATH.to_owned()]);
         if let Some(auth) = &config.serving.auth {
             server = server.with_auth(auth.clone());
         }
@@ -219,26 +228,18 @@ impl App {
     }
 }
 
-/// Upstream's checks, with its names and messages, in its order (see the spec §3.10).
+/// Upstream's checks, with its names and messages, in its order (see the spec §3.10); the
+/// readyz checks append why they fail ([`Diagnosis`]).
 fn health_checks(
-    store: Arc<Store>,
-    inventory: Arc<dyn Inventory>,
+    diagnosis: Arc<Diagnosis>,
     ticks: Arc<TickClock>,
     resolution: Duration,
 ) -> Result<HealthChecks, health::Error> {
+    let storage = diagnosis.clone();
     HealthChecks::builder()
-        .readyz("metric-storage-ready", move || {
-            if store.is_ready(Instant::now()) {
-                Ok(())
-            } else {
-                Err("no metrics to serve".to_owned())
-            }
-        })
-        .readyz("metric-informer-sync", move || match inventory.unsynced() {
-            None => Ok(()),
-            // Upstream's messages: the node informer is checked first, then the pod informer.
-            Some(informer) => Err(format!("cache for {informer} informer has not synced")),
-        })
+        .readyz("metric-storage-ready", move || storage.storage_check())
+        // Upstream's messages: the node informer is checked first, then the pod informer.
+        .readyz("metric-informer-sync", move || diagnosis.informer_check())
         .livez("metric-collection-timely", move || {
             if ticks.is_timely(Instant::now(), resolution) {
                 Ok(())
