@@ -260,3 +260,99 @@ async fn readyz_names_a_node_selector_that_matches_nothing() {
     assert_eq!(report["summary"]["nodeSelector"], "pool=gpu");
     assert_eq!(report["nodes"], serde_json::json!([]));
 }
+
+/// `kubectl get --raw <path> --token=<token>`: exit success, stdout, stderr.
+async fn kubectl_as(url: String, token: &'static str, path: &'static str) -> (bool, String, String) {
+    let cache = tempfile::tempdir().unwrap();
+    let token = format!("--token={token}");
+    let out = tokio::task::spawn_blocking(move || kubectl(&url, cache.path(), &["get", "--raw", path, &token]))
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_scrapes_is_authorized_like_any_other_path() {
+    use std::sync::Arc;
+
+    use metrics_server_rs::apiserver::{Delegation, DelegationOptions};
+    use metrics_server_rs::app::App;
+    use metrics_server_rs::inventory::fixed::FixedInventory;
+    use serde_json::Value;
+    use support::fake_apiserver::{Access, FakeApiServer};
+
+    let tokens: &[(&str, &str, &[&str])] = &[
+        ("alice-token", "alice", &["system:authenticated"]),
+        ("bob-token", "bob", &["system:authenticated"]),
+    ];
+    let policy = Arc::new(|spec: &Value| match spec["user"].as_str() {
+        Some("alice") => Access::Allow,
+        _ => Access::NoOpinion,
+    });
+    let fake = FakeApiServer::start(tokens, policy, None).await;
+    let mut options = DelegationOptions::default();
+    options.trust.skip_lookup = true;
+    let clock: metrics_server_rs::apiserver::cache::Clock = Arc::new(std::time::Instant::now);
+    let delegation = Delegation::start(&options, fake.client(), fake.client(), clock)
+        .await
+        .unwrap();
+    let ca = metrics_server_rs::sandbox::pki::TestCa::new("kubelet CA").unwrap();
+    let server = support::ServerOptions::trusting(&ca);
+    let cert_dir = tempfile::tempdir().unwrap();
+    let config = metrics_server_rs::app::AppConfig {
+        resolution: std::time::Duration::from_secs(60),
+        request_timeout: std::time::Duration::from_secs(5),
+        max_concurrent_scrapes: 1,
+        node_selector: server.node_selector,
+        addresses: server.addresses,
+        kubelet: server.kubelet,
+        serving: metrics_server_rs::app::ServingConfig {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            cert_file: None,
+            key_file: None,
+            cert_dir: cert_dir.path().to_owned(),
+            tls_min_version: Default::default(),
+            tls_cipher_suites: None,
+            http2: true,
+            auth: Some(Arc::new(delegation)),
+        },
+    };
+    let app = App::build(config, Arc::new(FixedInventory::default())).await.unwrap();
+    let address = app.local_addr().unwrap();
+    let cert = app.serving_cert_file().to_owned();
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.serve(async move {
+        let _ = stopped.await;
+    }));
+    let url = format!("https://{address}");
+
+    let (ok, body, _) = kubectl_as(url.clone(), "alice-token", "/debug/scrapes").await;
+    assert!(ok && body.contains("\"summary\""), "{body}");
+    let review = fake.access_reviews().last().cloned().unwrap();
+    assert_eq!(
+        review["nonResourceAttributes"],
+        serde_json::json!({"path": "/debug/scrapes", "verb": "get"})
+    );
+    assert_eq!(
+        kubectl_as(url.clone(), "bob-token", "/debug/scrapes").await,
+        (
+            false,
+            String::new(),
+            "Error from server (Forbidden): forbidden: User \"bob\" cannot get path \"/debug/scrapes\"\n".to_owned()
+        )
+    );
+    let (ok, _, stderr) = kubectl_as(url, "no-such-token", "/debug/scrapes").await;
+    assert!(!ok && stderr.contains("(Unauthorized)"), "{stderr}");
+    // Without credentials the caller is system:anonymous, whom the policy does not allow.
+    let anonymous = support::https_request(address, &cert, hyper::Method::GET, "/debug/scrapes", None).await;
+    assert_eq!(anonymous.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        anonymous.body,
+        "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":\"forbidden: User \
+         \\\"system:anonymous\\\" cannot get path \\\"/debug/scrapes\\\"\",\"reason\":\"Forbidden\",\"details\":{},\"code\":403}\n"
+    );
+}
