@@ -109,40 +109,15 @@ impl App {
             scrape_status.clone(),
             ticks.clone(),
         ));
-        let api = Arc::new(MetricsApi::new(
-            inventory.clone(),
-            store.clone(),
-            telemetry.clone(),
-            config.node_selector.clone(),
-        ));
-        let diagnosis = Arc::new(Diagnosis::new(
-            scrape_status.clone(),
+        let mut server = router(Pipeline {
             inventory,
-            store.clone(),
-            config.node_selector,
+            store: store.clone(),
+            telemetry: telemetry.clone(),
+            scrape_status: scrape_status.clone(),
+            ticks,
+            node_selector: config.node_selector,
             resolution,
-        ));
-
-        let health = health_checks(diagnosis.clone(), ticks, resolution)?;
-        let metrics_text: MetricsText = {
-            let (store, telemetry) = (store.clone(), telemetry.clone());
-            Arc::new(move || {
-                let points = store.points();
-                telemetry.encode(PointCounts {
-                    nodes: points.nodes,
-                    containers: points.containers,
-                })
-            })
-        };
-        let mut server = Server::new(
-            health,
-            Discovery::new(vec![api_group()])?,
-            version_json(),
-            metrics_text,
-            Arc::new(WithDiagnosis { inner: api, diagnosis }),
-        )
-        .with_listed_paths(MetricsApi::listed_paths())
-        .with_listed_paths([DEBUG_SCRAPES_PATH.to_owned()]);
+        })?;
         if let Some(auth) = &config.serving.auth {
             server = server.with_auth(auth.clone());
         }
@@ -226,6 +201,62 @@ impl App {
         scraping.abort();
         served
     }
+}
+
+/// What the routes read: the pipeline's shared state.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub inventory: Arc<dyn Inventory>,
+    pub store: Arc<Store>,
+    pub telemetry: Arc<Telemetry>,
+    pub scrape_status: Arc<ScrapeStatus>,
+    pub ticks: Arc<TickClock>,
+    pub node_selector: LabelSelector,
+    pub resolution: Duration,
+}
+
+/// Every route of the server over `pipeline`, without TLS, listener or authorization:
+/// [`App::build`] serves it, and `fuzz/` drives [`Server::route`] on it in-process.
+pub fn router(pipeline: Pipeline) -> Result<Server, Error> {
+    let Pipeline {
+        inventory,
+        store,
+        telemetry,
+        scrape_status,
+        ticks,
+        node_selector,
+        resolution,
+    } = pipeline;
+    let api = Arc::new(MetricsApi::new(
+        inventory.clone(),
+        store.clone(),
+        telemetry.clone(),
+        node_selector.clone(),
+    ));
+    let diagnosis = Arc::new(Diagnosis::new(
+        scrape_status,
+        inventory,
+        store.clone(),
+        node_selector,
+        resolution,
+    ));
+    let health = health_checks(diagnosis.clone(), ticks, resolution)?;
+    let metrics_text: MetricsText = Arc::new(move || {
+        let points = store.points();
+        telemetry.encode(PointCounts {
+            nodes: points.nodes,
+            containers: points.containers,
+        })
+    });
+    Ok(Server::new(
+        health,
+        Discovery::new(vec![api_group()])?,
+        version_json(),
+        metrics_text,
+        Arc::new(WithDiagnosis { inner: api, diagnosis }),
+    )
+    .with_listed_paths(MetricsApi::listed_paths())
+    .with_listed_paths([DEBUG_SCRAPES_PATH.to_owned()]))
 }
 
 /// Upstream's checks, with its names and messages, in its order (see the spec §3.10); the
