@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use crate::api::{MetricsApi, GROUP, VERSIONS};
 use crate::apiserver::discovery::{self, ApiGroup, ApiResource, ApiVersion, Discovery};
 use crate::apiserver::{health, tls, Delegation, HealthChecks, Limits, MetricsText, Server, TlsOptions, TlsVersion};
+use crate::diagnosis::{Diagnosis, WithDiagnosis, DEBUG_SCRAPES_PATH};
 use crate::inventory::selector::LabelSelector;
 use crate::inventory::Inventory;
 use crate::kubelet::address::AddressResolver;
@@ -110,32 +111,15 @@ impl App {
             scrape_status.clone(),
             ticks.clone(),
         ));
-        let api = Arc::new(MetricsApi::new(
-            inventory.clone(),
-            store.clone(),
-            telemetry.clone(),
-            config.node_selector,
-        ));
-
-        let health = health_checks(store.clone(), inventory, ticks, resolution)?;
-        let metrics_text: MetricsText = {
-            let (store, telemetry) = (store.clone(), telemetry.clone());
-            Arc::new(move || {
-                let points = store.points();
-                telemetry.encode(PointCounts {
-                    nodes: points.nodes,
-                    containers: points.containers,
-                })
-            })
-        };
-        let mut server = Server::new(
-            health,
-            Discovery::new(vec![api_group()])?,
-            version_json(),
-            metrics_text,
-            api,
-        )
-        .with_listed_paths(MetricsApi::listed_paths())
+        let mut server = router(Pipeline {
+            inventory,
+            store: store.clone(),
+            telemetry: telemetry.clone(),
+            scrape_status: scrape_status.clone(),
+            ticks,
+            node_selector: config.node_selector,
+            resolution,
+        })?
         .with_limits(config.serving.limits.clone());
         if let Some(auth) = &config.serving.auth {
             server = server.with_auth(auth.clone());
@@ -222,26 +206,74 @@ impl App {
     }
 }
 
-/// Upstream's checks, with its names and messages, in its order (see the spec §3.10).
+/// What the routes read: the pipeline's shared state.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub inventory: Arc<dyn Inventory>,
+    pub store: Arc<Store>,
+    pub telemetry: Arc<Telemetry>,
+    pub scrape_status: Arc<ScrapeStatus>,
+    pub ticks: Arc<TickClock>,
+    pub node_selector: LabelSelector,
+    pub resolution: Duration,
+}
+
+/// Every route of the server over `pipeline`, without TLS, listener or authorization:
+/// [`App::build`] serves it, and `fuzz/` drives [`Server::route`] on it in-process.
+pub fn router(pipeline: Pipeline) -> Result<Server, Error> {
+    let Pipeline {
+        inventory,
+        store,
+        telemetry,
+        scrape_status,
+        ticks,
+        node_selector,
+        resolution,
+    } = pipeline;
+    let api = Arc::new(MetricsApi::new(
+        inventory.clone(),
+        store.clone(),
+        telemetry.clone(),
+        node_selector.clone(),
+    ));
+    let diagnosis = Arc::new(Diagnosis::new(
+        scrape_status,
+        inventory,
+        store.clone(),
+        node_selector,
+        resolution,
+    ));
+    let health = health_checks(diagnosis.clone(), ticks, resolution)?;
+    let metrics_text: MetricsText = Arc::new(move || {
+        let points = store.points();
+        telemetry.encode(PointCounts {
+            nodes: points.nodes,
+            containers: points.containers,
+        })
+    });
+    Ok(Server::new(
+        health,
+        Discovery::new(vec![api_group()])?,
+        version_json(),
+        metrics_text,
+        Arc::new(WithDiagnosis { inner: api, diagnosis }),
+    )
+    .with_listed_paths(MetricsApi::listed_paths())
+    .with_listed_paths([DEBUG_SCRAPES_PATH.to_owned()]))
+}
+
+/// Upstream's checks, with its names and messages, in its order (see the spec §3.10); the
+/// readyz checks append why they fail ([`Diagnosis`]).
 fn health_checks(
-    store: Arc<Store>,
-    inventory: Arc<dyn Inventory>,
+    diagnosis: Arc<Diagnosis>,
     ticks: Arc<TickClock>,
     resolution: Duration,
 ) -> Result<HealthChecks, health::Error> {
+    let storage = diagnosis.clone();
     HealthChecks::builder()
-        .readyz("metric-storage-ready", move || {
-            if store.is_ready(Instant::now()) {
-                Ok(())
-            } else {
-                Err("no metrics to serve".to_owned())
-            }
-        })
-        .readyz("metric-informer-sync", move || match inventory.unsynced() {
-            None => Ok(()),
-            // Upstream's messages: the node informer is checked first, then the pod informer.
-            Some(informer) => Err(format!("cache for {informer} informer has not synced")),
-        })
+        .readyz("metric-storage-ready", move || storage.storage_check())
+        // Upstream's messages: the node informer is checked first, then the pod informer.
+        .readyz("metric-informer-sync", move || diagnosis.informer_check())
         .livez("metric-collection-timely", move || {
             if ticks.is_timely(Instant::now(), resolution) {
                 Ok(())

@@ -5,13 +5,14 @@
 //! points, the [`store`] keeps the last two points per node and container and derives usage,
 //! and [`api`] serves that usage as `metrics.k8s.io` objects through the generic
 //! aggregated-apiserver plumbing in [`apiserver`]. The [`inventory`] says which nodes and pods
-//! exist; [`sandbox`] simulates a cluster for the one-command demo; [`telemetry`] counts what
+//! exist; [`diagnosis`] explains to operators why metrics are missing; [`sandbox`] simulates a cluster for the one-command demo; [`telemetry`] counts what
 //! happens.
 
 pub mod api;
 pub mod apiserver;
 pub mod app;
 pub mod cli;
+pub mod diagnosis;
 pub mod inventory;
 pub mod kubelet;
 pub mod sandbox;

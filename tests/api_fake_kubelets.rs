@@ -250,7 +250,7 @@ async fn readiness_waits_for_two_scrapes() {
     assert!(
         before
             .body
-            .contains("[-]metric-storage-ready failed: reason withheld\n"),
+            .contains("[-]metric-storage-ready failed: no metrics to serve: waiting for the first scrape of 3 nodes\n"),
         "{}",
         before.body
     );

@@ -17,7 +17,8 @@ use hyper::StatusCode;
 use super::status::go_quote;
 use super::{content_type, plain_text, Body, Response};
 
-/// A named health check: `Err` carries the reason, shown only on `/<endpoint>/<name>`.
+/// A named health check: `Err` carries the reason, shown in the failing check's line and on
+/// `/<endpoint>/<name>`; anyone may read it, so it must not carry secrets.
 pub type Check = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 /// `health::Error`.
@@ -252,8 +253,11 @@ impl HealthChecks {
                     let _ = writeln!(out, "[+]{name} ok");
                 }
                 Err(reason) => {
-                    // The public body withholds the reason; the log keeps it.
-                    let _ = writeln!(out, "[-]{name} failed: reason withheld");
+                    // Upstream withholds the reason (`reason withheld`); we say it, so that
+                    // "Metrics API not available" explains itself. Checks keep secrets out of
+                    // their reasons; one line per check keeps the format parseable.
+                    let reason = reason.replace(['\n', '\r'], " ");
+                    let _ = writeln!(out, "[-]{name} failed: {reason}");
                     failed.push(format!("{name}: {reason}"));
                 }
             }

@@ -86,7 +86,7 @@ async fn a_failing_check_is_500_always_verbose_with_the_reason_withheld() {
         body,
         "[+]ping ok\n[+]log ok\n[+]poststarthook/max-in-flight-filter ok\n\
          [+]poststarthook/storage-object-count-tracker-hook ok\n\
-         [-]metric-storage-ready failed: reason withheld\n[+]metric-informer-sync ok\n\
+         [-]metric-storage-ready failed: no metrics to serve\n[+]metric-informer-sync ok\n\
          [+]metadata-informer-sync ok\n[+]shutdown ok\nreadyz check failed\n"
     );
     assert_eq!(resp.headers()[CONTENT_TYPE], "text/plain; charset=utf-8");
@@ -138,7 +138,7 @@ async fn shutdown_fails_readyz_only() {
     let (code, body, _) = get(&checks, "/readyz").await;
     assert_eq!(code, 500);
     assert!(
-        body.ends_with("[-]shutdown failed: reason withheld\nreadyz check failed\n"),
+        body.ends_with("[-]shutdown failed: process is shutting down\nreadyz check failed\n"),
         "{body}"
     );
     let (code, body, _) = get(&checks, "/readyz/shutdown").await;

@@ -180,6 +180,10 @@ impl Inventory for ClusterInventory {
             None
         }
     }
+
+    fn last_error(&self) -> Option<String> {
+        self.api_error()
+    }
 }
 
 enum Change {

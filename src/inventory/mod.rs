@@ -100,4 +100,9 @@ pub trait Inventory: Send + Sync + fmt::Debug + 'static {
             Some("node")
         }
     }
+    /// Why keeping the inventory current fails right now (the last list/watch error), for
+    /// `/readyz`'s explanation; `None` while it works or cannot fail.
+    fn last_error(&self) -> Option<String> {
+        None
+    }
 }

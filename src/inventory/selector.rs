@@ -82,6 +82,30 @@ impl LabelSelector {
     }
 }
 
+/// The selector in `labels.Parse` syntax (Go's `Selector.String`), for messages; parsing it
+/// again gives an equal selector.
+impl std::fmt::Display for LabelSelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, r) in self.requirements.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            let key = &r.key;
+            match &r.operator {
+                Operator::Exists => write!(f, "{key}")?,
+                Operator::DoesNotExist => write!(f, "!{key}")?,
+                Operator::Equals(v) => write!(f, "{key}={v}")?,
+                Operator::NotEquals(v) => write!(f, "{key}!={v}")?,
+                Operator::In(vs) => write!(f, "{key} in ({})", vs.join(","))?,
+                Operator::NotIn(vs) => write!(f, "{key} notin ({})", vs.join(","))?,
+                Operator::GreaterThan(n) => write!(f, "{key}>{n}")?,
+                Operator::LessThan(n) => write!(f, "{key}<{n}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Splits on commas that are not inside `( … )`.
 fn split_top_level(text: &str) -> Result<Vec<&str>, SelectorError> {
     let mut parts = Vec::new();
@@ -233,6 +257,16 @@ mod tests {
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn a_selector_prints_in_parse_syntax_and_parses_back() {
+        let text = "a=b,c!=d,e in (f,g),h notin (i),j,!k,l>1,m<2";
+        let parsed = LabelSelector::parse(text).unwrap();
+        assert_eq!(parsed.to_string(), text);
+        assert_eq!(LabelSelector::parse(&parsed.to_string()).unwrap(), parsed);
+        assert_eq!(LabelSelector::parse("x == y").unwrap().to_string(), "x=y");
+        assert_eq!(LabelSelector::default().to_string(), "");
     }
 
     fn matches(selector: &str, pairs: &[(&str, &str)]) -> bool {

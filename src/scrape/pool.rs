@@ -9,7 +9,7 @@ use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 
 use super::schedule::{self, TickClock};
-use super::status::{ScrapeStatus, Transition};
+use super::status::{Attempt, ScrapeStatus, Transition};
 use crate::inventory::selector::LabelSelector;
 use crate::inventory::{Inventory, NodeInfo};
 use crate::kubelet::address::{AddressError, AddressResolver};
@@ -114,6 +114,7 @@ impl Scraper {
     pub async fn run_cycle(self: Arc<Self>, spread: Duration) {
         let started = Instant::now();
         self.ticks.record(started);
+        self.status.cycle_started(SystemTime::now());
         let snapshot = self.inventory.snapshot();
         let selected: Vec<Arc<NodeInfo>> = snapshot
             .nodes
@@ -153,6 +154,7 @@ impl Scraper {
         }
         while scrapes.join_next().await.is_some() {}
         self.telemetry.tick(started.elapsed());
+        self.status.cycle_finished(started.elapsed());
     }
 
     async fn scrape_node(&self, node: &NodeInfo) {
@@ -166,13 +168,17 @@ impl Scraper {
         self.return_buffer(body);
         let address = url.as_deref().ok();
         let failure = outcome.as_ref().err().map(ScrapeError::reason_label);
+        let attempt = Attempt {
+            at: SystemTime::now(),
+            duration: started.elapsed(),
+        };
         self.telemetry
-            .kubelet_request(&node.name, started.elapsed(), failure, SystemTime::now());
+            .kubelet_request(&node.name, attempt.duration, failure, attempt.at);
         match outcome {
-            Ok(()) => {
+            Ok(pods) => {
                 if self
                     .status
-                    .success(&node.name, address.unwrap_or_default(), SystemTime::now())
+                    .success(&node.name, address.unwrap_or_default(), attempt, pods)
                     == Transition::Recovered
                 {
                     tracing::info!(node = %node.name, "Scraping node recovered");
@@ -180,7 +186,9 @@ impl Scraper {
             }
             Err(error) => {
                 let reason = error.reason_label();
-                let transition = self.status.failure(&node.name, address, reason, error.to_string());
+                let transition = self
+                    .status
+                    .failure(&node.name, address, reason, error.to_string(), attempt);
                 if transition == Transition::NewFailure {
                     let timeout = matches!(error, ScrapeError::Fetch(FetchError::Timeout(_)));
                     let what = if timeout {
@@ -196,13 +204,14 @@ impl Scraper {
         }
     }
 
-    async fn fetch_and_store(&self, node: &NodeInfo, url: &str, body: &mut Vec<u8>) -> Result<(), ScrapeError> {
+    /// Fetches, decodes and stores one node's batch; returns how many pods it reported.
+    async fn fetch_and_store(&self, node: &NodeInfo, url: &str, body: &mut Vec<u8>) -> Result<usize, ScrapeError> {
         // Samples without a timestamp get the request time, truncated to ms, as upstream.
         let request_time = Timestamp::now_millis();
         self.client.fetch(url, body).await?;
         let batch = decode(body, request_time)?;
         self.store.apply(&node.name, &batch, Instant::now());
-        Ok(())
+        Ok(batch.pods_grouped().count())
     }
 
     fn take_buffer(&self) -> Vec<u8> {

@@ -194,9 +194,9 @@ async fn an_unreachable_api_at_start_fails_readiness_and_the_server_keeps_servin
     let readyz = c.get("/readyz?verbose").await;
     assert_eq!(readyz.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(
-        readyz
-            .body
-            .contains("[-]metric-informer-sync failed: reason withheld\n"),
+        readyz.body.contains(
+            "[-]metric-informer-sync failed: cache for node informer has not synced: the API server is unreachable ("
+        ),
         "{}",
         readyz.body
     );
