@@ -311,16 +311,16 @@ async fn node_selector_limits_scrapes_and_lists() {
 
 /// Items of a list as `namespace/name`, in the order served.
 fn item_names(body: &str) -> Vec<String> {
-    let list: serde_json::Value = serde_json::from_str(body).unwrap();
-    list["items"]
-        .as_array()
-        .unwrap()
+    let list: serde_json::Value = serde_json::from_str(body).expect("a JSON list");
+    let items = list["items"].as_array().cloned().unwrap_or_default();
+    items
         .iter()
         .map(|item| {
+            let meta = &item["metadata"];
             format!(
                 "{}/{}",
-                item["metadata"]["namespace"].as_str().unwrap(),
-                item["metadata"]["name"].as_str().unwrap()
+                meta["namespace"].as_str().unwrap_or("?"),
+                meta["name"].as_str().unwrap_or("?")
             )
         })
         .collect()
