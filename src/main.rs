@@ -20,6 +20,10 @@ use metrics_server_rs::kubelet::client::{BearerToken, ClientConfig, Secret, Serv
 use metrics_server_rs::kubelet::credentials::{self, ClientLimits, KubeletTlsFlags};
 use metrics_server_rs::sandbox::Sandbox;
 
+/// See Cargo.toml for why the allocator is mimalloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The sandbox serves here unless `--secure-port` says otherwise (443 needs root).
 const SANDBOX_PORT: u16 = 8443;
 

@@ -65,10 +65,11 @@ async fn values_equal_the_kubelets_rates_for_the_objects_the_api_lists() {
         mask_creation_timestamps(&nodes.body),
         list_json("NodeMetricsList", &[node_a_json(t), node_b_json(t)])
     );
+    // Grouped by node: node-a's pods (by namespace and name), then node-b's.
     let pods = c.get("/apis/metrics.k8s.io/v1beta1/pods").await;
     assert_eq!(
         mask_creation_timestamps(&pods.body),
-        list_json("PodMetricsList", &[coredns_json(t), api_json(t), web_json(t)])
+        list_json("PodMetricsList", &[coredns_json(t), web_json(t), api_json(t)])
     );
     // Reported by node-b's kubelet, but Succeeded: the API never lists it, so neither do we.
     let batch = c

@@ -1,7 +1,7 @@
 //! Fetching `/metrics/resource` from kubelets over HTTPS.
 //!
 //! One client serves every kubelet: it keeps one idle keep-alive connection per kubelet,
-//! asks for gzip, caps the body (before and after decompression), and bounds each request by
+//! caps the body (before and after decompression), and bounds each request by
 //! `--kubelet-request-timeout`. TLS follows the kubelet flags: a CA, `--kubelet-insecure-tls`
 //! (no verification), a client certificate, and a bearer token; or plain HTTP with
 //! `--deprecated-kubelet-completely-insecure`. It does not decode: the scraper does.
@@ -240,7 +240,11 @@ impl KubeletClient {
         let uri: Uri = url.parse().map_err(|_| FetchError::Url { url: url.to_owned() })?;
         let mut request = Request::get(uri)
             .header(ACCEPT, "text/plain;version=0.0.4;q=1,*/*;q=0.1")
-            .header(ACCEPT_ENCODING, "gzip")
+            // Upstream (Go's transport) asks for gzip. We ask for the plain body: inflating it
+            // cost more of our CPU than parsing it, and deflating costs every kubelet too, to
+            // save ~35 KB per node per period of in-cluster traffic. A gzipped body is still
+            // accepted from a kubelet that sends one anyway.
+            .header(ACCEPT_ENCODING, "identity")
             .header(
                 USER_AGENT,
                 concat!("metrics-server/v", env!("CARGO_PKG_VERSION"), " metrics-server-rs"),
