@@ -34,7 +34,9 @@ pub(crate) struct Api {
 
 impl std::fmt::Debug for Api {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Api").field("address", &self.address).finish_non_exhaustive()
+        f.debug_struct("Api")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
     }
 }
 

@@ -289,7 +289,10 @@ impl State {
 
     fn watch(&mut self, resource: Resource, query: &BTreeMap<String, String>) -> Response<Body> {
         let (events, receiver) = mpsc::unbounded_channel::<Bytes>();
-        let from = query.get("resourceVersion").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let from = query
+            .get("resourceVersion")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
         if from == 0 {
             // No version: the current state as ADDED events, then changes.
             for object in self.map(resource).values() {
@@ -345,7 +348,10 @@ async fn bookmarks(api: Arc<KubeApi>) {
 /// Sets `metadata.resourceVersion` (and a uid and creation time once); returns the object's key.
 fn stamp(object: &mut Value, version: u64) -> Result<String> {
     let metadata = object["metadata"].as_object_mut().ok_or("an object without metadata")?;
-    let name = metadata.get("name").and_then(Value::as_str).ok_or("an object without a name")?;
+    let name = metadata
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or("an object without a name")?;
     let key = match metadata.get("namespace").and_then(Value::as_str) {
         Some(namespace) => format!("{namespace}/{name}"),
         None => name.to_owned(),

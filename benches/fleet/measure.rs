@@ -22,7 +22,10 @@ fn clock_ticks() -> f64 {
 pub(crate) fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         // A zombie (exited, not yet reaped) is not alive.
-        .is_ok_and(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')))
+        .is_ok_and(|stat| {
+            stat.rsplit_once(')')
+                .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+        })
 }
 
 /// User + system CPU seconds the process has used so far (all its threads).
@@ -81,7 +84,9 @@ impl ServerMetrics {
         let text = String::from_utf8_lossy(&body);
         let mut metrics = ServerMetrics::default();
         for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let Some((series, value)) = line.rsplit_once(' ') else { continue };
+            let Some((series, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
             let Ok(value) = value.parse::<f64>() else { continue };
             if series.starts_with("metrics_server_kubelet_request_duration_seconds_sum{") {
                 metrics.request_seconds_sum += value;

@@ -212,7 +212,7 @@ fn markdown(options: &Options, rows: &[Row], churns: &[ChurnRun]) -> String {
          background scraping's steady rate subtracted.\n\n",
     );
     out.push_str(
-        "| nodes | time to ready s | mean kubelet request ms | failed scrapes in window | server log WARN / ERROR |\n\
+        "| nodes | time to ready s | mean kubelet request ms | failed scrapes in window | unexpected server log WARN / ERROR |\n\
          |---:|---:|---:|---:|---:|\n",
     );
     for r in rows {

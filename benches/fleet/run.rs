@@ -122,15 +122,20 @@ pub(crate) async fn fleet_size(options: &Options, nodes: usize) -> Result<(Row, 
     );
 
     let churn = if options.churn > 0 {
-        Some(churn(&mut simulator, &server, options, nodes).await?)
+        Some(churn(&mut simulator, &server, &api, options, nodes).await?)
     } else {
         None
     };
 
     let memory = measure::memory(server.pid)?;
+    // Kept beside the report: the temp dir (and the log in it) goes when this size is done.
+    std::fs::copy(&server.log, options.out.join(format!("server-{nodes}.log")))?;
     let (warnings, errors, first_problem) = server.log_problems();
     if let Some(line) = &first_problem {
-        progress!(nodes, "server log: {warnings} WARN, {errors} ERROR lines; first: {line}");
+        progress!(
+            nodes,
+            "server log: {warnings} WARN, {errors} ERROR lines; first: {line}"
+        );
     }
     let row = Row {
         nodes,
@@ -172,7 +177,14 @@ async fn get_throughput(api: &Api, server: &Server, path: &str, background_cores
 }
 
 /// `--churn C`: C cycles that each replace a tenth of the pods, RSS read at each cycle's end.
-async fn churn(simulator: &mut Simulator, server: &Server, options: &Options, nodes: usize) -> Result<ChurnRun> {
+async fn churn(
+    simulator: &mut Simulator,
+    server: &Server,
+    api: &Api,
+    options: &Options,
+    nodes: usize,
+) -> Result<ChurnRun> {
+    let before = ServerMetrics::read(api).await?;
     let mut rss = Vec::new();
     let mut replaced = 0;
     for cycle in 0..options.churn {
@@ -191,5 +203,15 @@ async fn churn(simulator: &mut Simulator, server: &Server, options: &Options, no
             );
         }
     }
+    // Replaced pods must keep their metrics: if the server missed the API's ADDED events (or
+    // the kubelets' new pods), stored container points would fall by a tenth per cycle.
+    let after = ServerMetrics::read(api).await?;
+    progress!(
+        nodes,
+        "churn: stored container points {} before, {} after; scrapes failed during churn: {}",
+        before.container_points,
+        after.container_points,
+        after.requests_failed - before.requests_failed
+    );
     Ok(ChurnRun { nodes, replaced, rss })
 }
