@@ -137,3 +137,8 @@ pub(crate) fn open_files_limit() -> Option<u64> {
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
 }
+
+/// Open file descriptors of the process (sockets mostly: one per kept-alive kubelet connection).
+pub(crate) fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
+}

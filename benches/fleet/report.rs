@@ -22,6 +22,8 @@ pub(crate) struct Row {
     /// plus the last scrape, so not a cost by itself.
     pub(crate) cycle_seconds: f64,
     pub(crate) kubelet_request_ms: f64,
+    /// Server file descriptors at the end of the steady window.
+    pub(crate) open_fds: usize,
     pub(crate) failed_scrapes: f64,
     pub(crate) list_json: Latency,
     pub(crate) list_proto: Latency,
@@ -212,14 +214,20 @@ fn markdown(options: &Options, rows: &[Row], churns: &[ChurnRun]) -> String {
          background scraping's steady rate subtracted.\n\n",
     );
     out.push_str(
-        "| nodes | time to ready s | mean kubelet request ms | failed scrapes in window | unexpected server log WARN / ERROR |\n\
-         |---:|---:|---:|---:|---:|\n",
+        "| nodes | time to ready s | mean kubelet request ms | failed scrapes in window | server open fds \
+         | unexpected server log WARN / ERROR |\n|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         let _ = writeln!(
             out,
-            "| {} | {:.1} | {:.1} | {} | {} / {} |",
-            r.nodes, r.time_to_ready_s, r.kubelet_request_ms, r.failed_scrapes, r.log_warnings, r.log_errors
+            "| {} | {:.1} | {:.1} | {} | {} | {} / {} |",
+            r.nodes,
+            r.time_to_ready_s,
+            r.kubelet_request_ms,
+            r.failed_scrapes,
+            r.open_fds,
+            r.log_warnings,
+            r.log_errors
         );
     }
     out.push_str(

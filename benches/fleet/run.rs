@@ -70,6 +70,7 @@ pub(crate) async fn fleet_size(options: &Options, nodes: usize) -> Result<(Row, 
     }
     let cpu = measure::cpu_seconds(server.pid)? - cpu_before;
     let elapsed = window_start.elapsed().as_secs_f64();
+    let open_fds = measure::open_fds(server.pid);
     let after = ServerMetrics::read(&api).await?;
     let avg_cores = cpu / elapsed;
     let cpu_per_cycle = cpu / (elapsed / resolution.as_secs_f64());
@@ -80,7 +81,7 @@ pub(crate) async fn fleet_size(options: &Options, nodes: usize) -> Result<(Row, 
     let ok_scrapes = after.requests_ok - before.requests_ok;
     progress!(
         nodes,
-        "steady: {cpu_per_cycle:.3} CPU-s/cycle, {:.1} MiB RSS, cycle {:.3}s, kubelet request {kubelet_request_ms:.1} ms, scrapes ok {ok_scrapes} failed {failed_scrapes}, \
+        "steady: {cpu_per_cycle:.3} CPU-s/cycle, {:.1} MiB RSS, cycle {:.3}s, kubelet request {kubelet_request_ms:.1} ms, scrapes ok {ok_scrapes} failed {failed_scrapes}, {open_fds} open fds, \
          points: {} containers {} nodes",
         steady_rss / MIB,
         cycle_seconds,
@@ -147,6 +148,7 @@ pub(crate) async fn fleet_size(options: &Options, nodes: usize) -> Result<(Row, 
         steady_rss,
         cycle_seconds,
         kubelet_request_ms,
+        open_fds,
         failed_scrapes,
         list_json,
         list_proto,
