@@ -206,11 +206,13 @@ async fn churn(
         }
     }
     // Replaced pods must keep their metrics: if the server missed the API's ADDED events (or
-    // the kubelets' new pods), stored container points would fall by a tenth per cycle.
+    // the kubelets' new pods), stored container points would fall by a tenth per cycle. The
+    // newest tenth has had one scrape only (a rate needs two), so one quiet cycle first.
+    tokio::time::sleep(options.resolution).await;
     let after = ServerMetrics::read(api).await?;
     progress!(
         nodes,
-        "churn: stored container points {} before, {} after; scrapes failed during churn: {}",
+        "churn: stored container points {} before, {} one quiet cycle after; scrapes failed: {}",
         before.container_points,
         after.container_points,
         after.requests_failed - before.requests_failed
