@@ -81,12 +81,12 @@ fn draw_panel(out: &mut String, panel: &Panel<'_>, x0: f64) {
         .clone()
         .fold((f64::MAX, f64::MIN), |(lo, hi), (n, _)| (lo.min(*n), hi.max(*n)));
     let (lo, hi) = ((min_n * 0.7).log10(), (max_n * 1.4).log10());
-    let top = all
-        .map(|(_, v)| *v)
-        .filter(|v| v.is_finite())
-        .fold(0.0, f64::max)
-        .max(1e-6)
-        * 1.1;
+    let top = nice_ceiling(
+        all.map(|(_, v)| *v)
+            .filter(|v| v.is_finite())
+            .fold(0.0, f64::max)
+            .max(1e-6),
+    );
     let x = |n: f64| x0 + (n.log10() - lo) / (hi - lo) * PANEL;
     let y = |v: f64| TOP + PLOT_H - v / top * PLOT_H;
 
@@ -106,7 +106,7 @@ fn draw_panel(out: &mut String, panel: &Panel<'_>, x0: f64) {
         let v = top * step as f64 / 5.0;
         let _ = writeln!(
             out,
-            r##"<line x1="{x0}" y1="{y}" x2="{}" y2="{y}" stroke="#eee"/><text x="{}" y="{}" text-anchor="end">{}</text>"##,
+            r##"<line x1="{x0}" y1="{y:.1}" x2="{}" y2="{y:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
             x0 + PANEL,
             x0 - 6.0,
             y(v) + 4.0,
@@ -128,7 +128,7 @@ fn draw_panel(out: &mut String, panel: &Panel<'_>, x0: f64) {
     for n in ticks {
         let _ = writeln!(
             out,
-            r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
             x(n),
             TOP + PLOT_H + 16.0,
             n
@@ -163,9 +163,21 @@ fn draw_panel(out: &mut String, panel: &Panel<'_>, x0: f64) {
     }
 }
 
+/// The smallest of 1, 2, 2.5 and 5 × 10^k at or above `v`, so the five grid steps are round.
+fn nice_ceiling(v: f64) -> f64 {
+    let magnitude = 10f64.powf(v.log10().floor());
+    [1.0, 2.0, 2.5, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * magnitude)
+        .find(|candidate| *candidate >= v)
+        .unwrap_or(10.0 * magnitude)
+}
+
 /// A compact number for axis labels and tooltips.
 fn short(v: f64) -> String {
-    if v >= 100.0 {
+    if v == 0.0 {
+        "0".to_owned()
+    } else if v >= 100.0 {
         format!("{v:.0}")
     } else if v >= 1.0 {
         format!("{v:.1}")
