@@ -84,7 +84,7 @@ pub(crate) async fn run(options: SimOptions) -> Result<()> {
     let clock = Arc::new(fleet);
     for (index, node) in nodes.iter_mut().enumerate() {
         node.name = format!("fleet-node-{index:05}");
-        node.labels.insert("kubernetes.io/hostname".into(), node.name.clone());
+        node.labels.insert("kubernetes.io/hostname", node.name.clone());
     }
 
     let ca = TestCa::new("metrics-server-rs fleet bench CA")?;
@@ -264,7 +264,7 @@ fn pod_object(pod: &SimPod, node_name: &str) -> Value {
     let mut labels = pod.labels.clone();
     // `<app>-<template hash>-<suffix>`: the ReplicaSet's hash label, as real pods carry.
     if let Some(hash) = pod.name.rsplit('-').nth(1) {
-        labels.insert("pod-template-hash".into(), hash.into());
+        labels.insert("pod-template-hash", hash);
     }
     let containers: Vec<Value> = pod
         .containers
