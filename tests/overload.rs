@@ -544,7 +544,7 @@ async fn shutdown_fails_readiness_then_drains_a_response_in_flight() {
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     let body = String::from_utf8(body.to_vec()).unwrap();
     assert!(
-        body.ends_with("[-]shutdown failed: reason withheld\nreadyz check failed\n"),
+        body.ends_with("[-]shutdown failed: process is shutting down\nreadyz check failed\n"),
         "{body}"
     );
     // No new connections...
@@ -577,7 +577,7 @@ async fn during_the_shutdown_delay_readyz_fails_and_everything_else_is_served() 
     assert_eq!(
         body,
         "[+]ping ok\n[+]log ok\n[+]poststarthook/max-in-flight-filter ok\n\
-         [+]poststarthook/storage-object-count-tracker-hook ok\n[-]shutdown failed: reason withheld\n\
+         [+]poststarthook/storage-object-count-tracker-hook ok\n[-]shutdown failed: process is shutting down\n\
          readyz check failed\n"
     );
     assert_eq!(guarded("livez", open.call(Method::GET, "/livez")).await.0, 200);
