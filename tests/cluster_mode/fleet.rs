@@ -311,6 +311,8 @@ pub(crate) fn node_names(snapshot: &Snapshot) -> Vec<String> {
 pub(crate) struct Running {
     pub(crate) api: KubeApi,
     pub(crate) cluster: TestCluster<ClusterInventory>,
+    /// The CA the API double's certificate comes from (to bring it back after a test stops it).
+    pub(crate) ca: TestCa,
     pub(crate) _dir: tempfile::TempDir,
 }
 
@@ -328,6 +330,7 @@ pub(crate) async fn running_fleet() -> Running {
     Running {
         api,
         cluster,
+        ca,
         _dir: dir,
     }
 }

@@ -227,6 +227,54 @@ async fn an_unreachable_api_at_start_fails_readiness_and_the_server_keeps_servin
 }
 
 #[tokio::test]
+async fn an_api_server_lost_mid_run_leaves_the_last_view_served_until_it_returns() {
+    let Running {
+        api, cluster: c, ca, ..
+    } = running_fleet().await;
+    for resource in [Resource::Nodes, Resource::Pods] {
+        api.wait_for_open_watches(resource, 1).await;
+    }
+    let address = api.address();
+    drop(api); // the API server dies: its connections close and nothing listens
+
+    // A dropped stream may be reported first; the reconnects then fail to connect.
+    wait_until(&c.inventory, "the loss is seen", |i, _| {
+        i.api_error().is_some_and(|e| e.contains("Connect"))
+    })
+    .await;
+    // The last good view is still served, and readiness holds: the data is good.
+    let t = at_scrape(1);
+    let nodes = c.get("/apis/metrics.k8s.io/v1beta1/nodes").await;
+    assert_eq!(
+        mask_creation_timestamps(&nodes.body),
+        list_json("NodeMetricsList", &[node_a_json(t), node_b_json(t)])
+    );
+    let ready = c.get("/readyz").await;
+    assert_eq!((ready.status, ready.body.as_str()), (StatusCode::OK, "ok"));
+    // The operator can see why the inventory is not moving.
+    let scrapes: serde_json::Value = serde_json::from_str(&c.get("/debug/scrapes").await.body).unwrap();
+    let error = scrapes["summary"]["inventoryError"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(error.contains("Connect"), "{scrapes}");
+
+    // The API comes back (same address, fresh state) without web: the watcher finds it again.
+    let api = KubeApi::start_on(&ca, address).await;
+    populate(&api, &c.kubelets);
+    api.delete_pod("shop", WEB);
+    wait_until(&c.inventory, "the returned API's view is applied", |i, s| {
+        i.api_error().is_none() && s.pod("shop", WEB).is_none() && s.pod("shop", API).is_some()
+    })
+    .await;
+    let pods = c.get("/apis/metrics.k8s.io/v1beta1/namespaces/shop/pods").await;
+    assert_eq!(
+        mask_creation_timestamps(&pods.body),
+        list_json("PodMetricsList", &[api_json(t)])
+    );
+}
+
+#[tokio::test]
 async fn scraping_starts_when_the_inventory_has_synced() {
     let ca = TestCa::new("cluster CA").unwrap();
     let kubelets = Kubelets::start(&ca, fleet()).await;
