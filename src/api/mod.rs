@@ -263,9 +263,8 @@ impl MetricsApi {
         self.telemetry.freshness(ages);
         Ok(start)
     }
-}
 
-impl MetricsApi {
+    /// The item-size hint for `route`'s kind of list.
     fn item_bytes(&self, route: &Route<'_>) -> &AtomicUsize {
         let [nodes, pods] = &self.item_bytes;
         match route {
