@@ -21,8 +21,8 @@ use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use metrics_server_rs::apiserver::cache::Clock;
 use metrics_server_rs::apiserver::{
-    load_or_generate, serving_config, ApiGroup, ApiResource, ApiVersion, CertifiedKeyPair, Delegation,
-    DelegationOptions, Discovery, Handler, HealthChecks, MetricsText, Response, Server, TlsOptions,
+    load_or_generate, serving_config, CertifiedKeyPair, Delegation, DelegationOptions, Discovery, Handler,
+    HealthChecks, MetricsText, Response, Server, TlsOptions,
 };
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -123,25 +123,11 @@ async fn serve(delegation: Delegation) -> Running {
         .livez("metric-collection-timely", || Ok(()))
         .build()
         .unwrap();
-    let group = ApiGroup {
-        name: "metrics.k8s.io".into(),
-        versions: vec![ApiVersion {
-            version: "v1beta1".into(),
-            resources: vec![ApiResource {
-                name: "nodes".into(),
-                singular_name: String::new(),
-                namespaced: false,
-                kind: "NodeMetrics".into(),
-                verbs: vec!["get".into(), "list".into()],
-            }],
-        }],
-        preferred_version: "v1beta1".into(),
-    };
     let metrics: MetricsText = Arc::new(|| "# metrics\n".to_owned());
     let delegation = Arc::new(delegation);
     let server = Server::new(
         health,
-        Discovery::new(vec![group]).unwrap(),
+        Discovery::new(vec![support::generic_server::nodes_group()]).unwrap(),
         "{}",
         metrics,
         Arc::new(Api),

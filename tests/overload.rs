@@ -12,8 +12,9 @@
     reason = "test helpers outside #[test] fns: a failed step should fail the test loudly"
 )]
 
-use std::future::Future;
-use std::net::SocketAddr;
+#[path = "support/generic_server.rs"]
+mod generic_server;
+
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -22,21 +23,12 @@ use http_body_util::{BodyExt, Empty};
 use hyper::http::request::Parts;
 use hyper::{Method, Request};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use metrics_server_rs::apiserver::{
-    load_or_generate, server_config, ApiGroup, ApiResource, ApiVersion, CertifiedKeyPair, Discovery, Handler,
-    HealthChecks, Limits, MetricsText, Response, Server, TlsVersion,
-};
-use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, RootCertStore};
+use metrics_server_rs::apiserver::{Handler, HealthChecks, Limits, Response};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
-use tokio_rustls::TlsConnector;
 
-/// Guards against a hang; never stands in for a signal.
-const GUARD: Duration = Duration::from_secs(20);
+use generic_server::{client, guarded, tls_connect, Running};
 
 const NODES: &str = "/apis/metrics.k8s.io/v1beta1/nodes";
 const NODES_BODY: &str = "{\"kind\":\"NodeMetricsList\"}\n";
@@ -78,70 +70,8 @@ impl Handler for FakeApi {
     }
 }
 
-struct Running {
-    addr: SocketAddr,
-    server: Arc<Server>,
-    pair: CertifiedKeyPair,
-    stop: Option<oneshot::Sender<()>>,
-    served: JoinHandle<std::io::Result<()>>,
-    _certs: tempfile::TempDir,
-}
-
 async fn start(limits: Limits) -> Running {
-    let certs = tempfile::tempdir().unwrap();
-    let pair = load_or_generate(None, None, certs.path(), &[]).unwrap();
-    let tls = server_config(&pair, TlsVersion::Tls12, true).unwrap();
-    let group = ApiGroup {
-        name: "metrics.k8s.io".into(),
-        versions: vec![ApiVersion {
-            version: "v1beta1".into(),
-            resources: vec![ApiResource {
-                name: "nodes".into(),
-                singular_name: String::new(),
-                namespaced: false,
-                kind: "NodeMetrics".into(),
-                verbs: vec!["get".into(), "list".into()],
-            }],
-        }],
-        preferred_version: "v1beta1".into(),
-    };
-    let metrics: MetricsText = Arc::new(String::new);
-    let server = Server::new(
-        HealthChecks::builder().build().unwrap(),
-        Discovery::new(vec![group]).unwrap(),
-        "{}",
-        metrics,
-        Arc::new(FakeApi),
-    )
-    .with_limits(limits);
-    let server = Arc::new(server);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let served = tokio::spawn(server.clone().serve(listener, tls, async move {
-        let _ = stopped.await;
-    }));
-    Running {
-        addr,
-        server,
-        pair,
-        stop: Some(stop),
-        served,
-        _certs: certs,
-    }
-}
-
-impl Running {
-    /// What SIGTERM does in `main`: completes the server's shutdown future.
-    fn stop(&mut self) {
-        self.stop.take().unwrap().send(()).unwrap();
-    }
-}
-
-async fn guarded<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(GUARD, fut)
-        .await
-        .unwrap_or_else(|_| panic!("{what} did not happen"))
+    generic_server::start(HealthChecks::builder().build().unwrap(), Arc::new(FakeApi), limits).await
 }
 
 /// Polls `condition` until it holds; the guard only turns a hang into a failure.
@@ -154,75 +84,9 @@ async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     .await;
 }
 
-async fn tls_connect(run: &Running, alpn: &[u8], small_rcvbuf: bool) -> TlsStream<TcpStream> {
-    let mut roots = RootCertStore::empty();
-    roots.add(run.pair.cert_chain()[0].clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![alpn.to_vec()];
-    let socket = TcpSocket::new_v4().unwrap();
-    if small_rcvbuf {
-        // Fixed before connecting, so the kernel cannot grow it: the server's writes back up.
-        socket.set_recv_buffer_size(CLIENT_RCVBUF).unwrap();
-    }
-    let tcp = socket.connect(run.addr).await.unwrap();
-    let name = ServerName::try_from("localhost").unwrap();
-    TlsConnector::from(Arc::new(config)).connect(name, tcp).await.unwrap()
-}
-
-/// Sends requests on one connection; the connection itself runs as a task.
-enum Client {
-    H1(hyper::client::conn::http1::SendRequest<Empty<Bytes>>),
-    H2(hyper::client::conn::http2::SendRequest<Empty<Bytes>>),
-}
-
-async fn client(run: &Running, h2: bool) -> Client {
-    if h2 {
-        let io = TokioIo::new(tls_connect(run, b"h2", false).await);
-        let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        Client::H2(send)
-    } else {
-        let io = TokioIo::new(tls_connect(run, b"http/1.1", false).await);
-        let (send, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
-        tokio::spawn(conn);
-        Client::H1(send)
-    }
-}
-
-impl Client {
-    async fn send(&mut self, req: Request<Empty<Bytes>>) -> hyper::Response<hyper::body::Incoming> {
-        match self {
-            Self::H1(send) => send.send_request(req).await.unwrap(),
-            Self::H2(send) => send.send_request(req).await.unwrap(),
-        }
-    }
-
-    async fn call(&mut self, method: Method, path: &str) -> (u16, hyper::HeaderMap, String) {
-        let req = Request::builder()
-            .method(method)
-            .uri(format!("https://localhost{path}"))
-            .body(Empty::new())
-            .unwrap();
-        let (head, body) = self.send(req).await.into_parts();
-        let body = body.collect().await.unwrap().to_bytes();
-        (
-            head.status.as_u16(),
-            head.headers,
-            String::from_utf8(body.to_vec()).unwrap(),
-        )
-    }
-}
-
 /// One request on a fresh connection (HTTP/2 when `h2`).
 async fn call(run: &Running, h2: bool, method: Method, path: &str) -> (u16, hyper::HeaderMap, String) {
-    let mut client = guarded("connecting", client(run, h2)).await;
+    let (mut client, _conn) = guarded("connecting", client(run, h2)).await;
     guarded(path, client.call(method, path)).await
 }
 
@@ -234,7 +98,7 @@ struct NonReader {
 }
 
 async fn non_reader(run: &Running) -> NonReader {
-    let mut tls = guarded("connecting", tls_connect(run, b"http/1.1", true)).await;
+    let mut tls = guarded("connecting", tls_connect(run, b"http/1.1", Some(CLIENT_RCVBUF))).await;
     tls.write_all(format!("GET {BIG} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
         .await
         .unwrap();
@@ -305,7 +169,7 @@ impl LowercaseHeaders for String {
 /// Sends raw HTTP/1.1 `request` on a new connection; the response head and body (by
 /// `Content-Length`), or `None` if the server closed the connection without a complete answer.
 async fn raw(run: &Running, request: &[u8]) -> Option<(String, String)> {
-    let mut tls = guarded("connecting", tls_connect(run, b"http/1.1", false)).await;
+    let mut tls = guarded("connecting", tls_connect(run, b"http/1.1", None)).await;
     tls.write_all(request).await.ok()?;
     let mut got = Vec::new();
     guarded("raw response", async {
@@ -425,7 +289,7 @@ async fn an_http2_stream_held_shut_by_flow_control_is_reset_and_its_connection_l
         ..limits(2)
     })
     .await;
-    let io = TokioIo::new(guarded("connecting", tls_connect(&run, b"h2", false)).await);
+    let io = TokioIo::new(guarded("connecting", tls_connect(&run, b"h2", None)).await);
     // The client keeps reading frames but never grants more than the first 64 KiB of the body.
     let (mut send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
         .initial_stream_window_size(65_535)
@@ -464,7 +328,7 @@ async fn request_heads_over_the_cap_are_refused() {
     let header = |len: usize| "a".repeat(len);
 
     // HTTP/2: 431 on the stream (h2's answer to a header list over SETTINGS_MAX_HEADER_LIST_SIZE).
-    let mut h2 = guarded("connecting", client(&run, true)).await;
+    let (mut h2, _conn) = guarded("connecting", client(&run, true)).await;
     let req = |len: usize| {
         Request::get(format!("https://localhost{NODES}"))
             .header("x-padding", header(len))
@@ -568,7 +432,7 @@ async fn during_the_shutdown_delay_readyz_fails_and_everything_else_is_served() 
         ..Limits::default()
     })
     .await;
-    let mut open = guarded("connecting", client(&run, false)).await;
+    let (mut open, _conn) = guarded("connecting", client(&run, false)).await;
     run.stop();
     eventually("shutdown begun", || run.server.health().is_shutting_down()).await;
 

@@ -12,6 +12,7 @@
 )]
 
 pub mod fake_apiserver;
+pub mod generic_server;
 pub mod kube_api;
 
 use std::future::Future;
