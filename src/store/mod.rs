@@ -169,19 +169,6 @@ impl Store {
         self.fresh(node, now).map(NodePods)
     }
 
-    /// Calls `f` for every servable pod on `node` (namespace, pod, usage) — for LIST paths.
-    /// Pods come in (namespace, name) order; no lock is held while `f` runs.
-    pub fn for_each_pod(&self, node: &str, now: Instant, mut f: impl FnMut(&str, &str, &Arc<PodUsage>)) {
-        let Some(state) = self.fresh(node, now) else {
-            return;
-        };
-        for pod in &state.pods {
-            if let Some(usage) = &pod.usage {
-                f(&pod.namespace, &pod.name, usage);
-            }
-        }
-    }
-
     /// Upstream readiness: at least one node with usage and at least one pod with usage
     /// (fresh at `now`). A change is logged once.
     pub fn is_ready(&self, now: Instant) -> bool {
@@ -230,6 +217,14 @@ impl Store {
 pub struct NodePods(Arc<NodeState>);
 
 impl NodePods {
+    /// Every servable pod (namespace, name, usage), in (namespace, name) order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, &PodUsage)> {
+        self.0
+            .pods
+            .iter()
+            .filter_map(|pod| Some((&*pod.namespace, &*pod.name, pod.usage.as_deref()?)))
+    }
+
     /// A cursor for looking pods up in (namespace, name) order.
     pub fn cursor(&self) -> PodCursor<'_> {
         PodCursor {

@@ -111,11 +111,12 @@ impl Fixture {
     }
 
     fn pods(&self, node: &str) -> Vec<(String, String, PodUsage)> {
-        let mut pods = Vec::new();
-        self.store.for_each_pod(node, self.now, |ns, pod, u| {
-            pods.push((ns.to_owned(), pod.to_owned(), PodUsage::clone(u)));
-        });
-        pods
+        let Some(held) = self.store.node_pods(node, self.now) else {
+            return Vec::new();
+        };
+        held.iter()
+            .map(|(ns, pod, u)| (ns.to_owned(), pod.to_owned(), u.clone()))
+            .collect()
     }
 
     fn pod1(&self) -> Option<PodUsage> {
