@@ -94,26 +94,38 @@ pub(crate) struct SimOptions {
     pub(crate) pods_per_node: usize,
     /// Where the simulator writes its CA and kubeconfig.
     pub(crate) dir: PathBuf,
+    /// `Some((first, count))`: a helper process serving only kubelets `first..first + count` of
+    /// the fleet (the simulator splits fleets larger than one process's file descriptors allow).
+    pub(crate) kubelets: Option<(usize, usize)>,
 }
 
 impl SimOptions {
     pub(crate) fn to_args(&self) -> Vec<String> {
-        vec![
+        let mut args = vec![
             crate::SIMULATE_FLAG.to_owned(),
             self.nodes.to_string(),
             self.pods_per_node.to_string(),
             self.dir.display().to_string(),
-        ]
+        ];
+        if let Some((first, count)) = self.kubelets {
+            args.extend([first.to_string(), count.to_string()]);
+        }
+        args
     }
 
     pub(crate) fn parse(args: &[String]) -> Result<SimOptions> {
-        match args {
-            [nodes, pods_per_node, dir, ..] => Ok(SimOptions {
-                nodes: nodes.parse()?,
-                pods_per_node: pods_per_node.parse()?,
-                dir: PathBuf::from(dir),
-            }),
-            _ => Err("simulator role: expected <nodes> <pods-per-node> <dir>".into()),
-        }
+        let (nodes, pods_per_node, dir, kubelets) = match args {
+            [nodes, pods_per_node, dir] => (nodes, pods_per_node, dir, None),
+            [nodes, pods_per_node, dir, first, count] => {
+                (nodes, pods_per_node, dir, Some((first.parse()?, count.parse()?)))
+            }
+            _ => return Err("simulator role: expected <nodes> <pods-per-node> <dir> [<first> <count>]".into()),
+        };
+        Ok(SimOptions {
+            nodes: nodes.parse()?,
+            pods_per_node: pods_per_node.parse()?,
+            dir: PathBuf::from(dir),
+            kubelets,
+        })
     }
 }

@@ -18,8 +18,8 @@ use crate::Result;
 
 /// Kills (SIGKILL) and reaps its child when dropped.
 #[derive(Debug)]
-struct Guard {
-    child: Child,
+pub(crate) struct Guard {
+    pub(crate) child: Child,
 }
 
 impl Drop for Guard {
@@ -47,6 +47,7 @@ impl Simulator {
             nodes,
             pods_per_node,
             dir: dir.to_owned(),
+            kubelets: None,
         };
         let mut child = Command::new(std::env::current_exe()?)
             .args(options.to_args())

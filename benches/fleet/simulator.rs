@@ -75,18 +75,16 @@ impl Ready {
 /// One node's current pods, swapped whole on churn so a scrape never sees half a change.
 type NodeCell = Arc<RwLock<Arc<SimulatedNode>>>;
 
-pub(crate) async fn run(options: SimOptions) -> Result<()> {
-    let now = unix_seconds();
-    // Counters start an hour back, as on a cluster that has been up a while.
-    let mut fleet = Fleet::generate(options.nodes, options.pods_per_node, SEED, now - 3600.0);
-    let mut nodes = std::mem::take(&mut fleet.nodes);
-    // What is left is the epoch, which is all `Fleet::sample` reads.
-    let clock = Arc::new(fleet);
-    for (index, node) in nodes.iter_mut().enumerate() {
-        node.name = format!("fleet-node-{index:05}");
-        node.labels.insert("kubernetes.io/hostname", node.name.clone());
-    }
+/// Kubelets one process serves at most. Each holds two sockets (its listener and the server's
+/// connection), and a process here may open 20,000 files (`ulimit -Hn`, not raisable without
+/// privileges); larger fleets are split over helper processes, each with its own CA.
+const KUBELETS_PER_PROCESS: usize = 8_000;
 
+pub(crate) async fn run(options: SimOptions) -> Result<()> {
+    if let Some((first, count)) = options.kubelets {
+        return run_kubelets(&options, first, count).await;
+    }
+    let (clock, nodes) = fleet(&options);
     let ca = TestCa::new("metrics-server-rs fleet bench CA")?;
     let node_objects = nodes.iter().enumerate().map(|(i, n)| node_object(i, n)).collect();
     let pod_objects = nodes
@@ -104,22 +102,24 @@ pub(crate) async fn run(options: SimOptions) -> Result<()> {
     let leaf = ca.issue("kube-apiserver", &[address.ip().to_string().as_str()])?;
     tokio::spawn(api.clone().serve(listener, kubelet_tls(&leaf.cert_pem, &leaf.key_pem)?));
 
-    let mut cells = Vec::with_capacity(nodes.len());
-    for (index, node) in nodes.into_iter().enumerate() {
-        let ip = node_address(index);
-        let leaf = ca.issue(&node.name, &[ip.to_string().as_str()])?;
-        let tls = kubelet_tls(&leaf.cert_pem, &leaf.key_pem)?;
-        let listener = TcpListener::bind((ip, KUBELET_PORT))
-            .await
-            .map_err(|e| format!("binding kubelet {} on {ip}:{KUBELET_PORT}: {e}", node.name))?;
-        let cell: NodeCell = Arc::new(RwLock::new(Arc::new(node)));
-        tokio::spawn(serve(listener, tls, kubelet(clock.clone(), cell.clone())));
-        cells.push(cell);
+    // This process serves the first slice; helpers serve the rest, and the server trusts every
+    // helper's CA through one bundle.
+    // Helpers make their certificates while this process makes its own.
+    let mut helpers = Vec::new();
+    for first in (KUBELETS_PER_PROCESS..nodes.len()).step_by(KUBELETS_PER_PROCESS) {
+        let count = KUBELETS_PER_PROCESS.min(nodes.len() - first);
+        helpers.push(KubeletHelper::start(&options, first, count)?);
+    }
+    let own: Vec<SimulatedNode> = nodes.into_iter().take(KUBELETS_PER_PROCESS).collect();
+    let cells = serve_kubelets(&ca, clock, own, 0).await?;
+    let mut ca_bundle = ca.cert_pem();
+    for helper in &mut helpers {
+        ca_bundle.push_str(&std::fs::read_to_string(helper.ready().await?)?);
     }
 
     let api_url = format!("https://{address}");
     let ca_file = options.dir.join("ca.crt");
-    std::fs::write(&ca_file, ca.cert_pem())?;
+    std::fs::write(&ca_file, ca_bundle)?;
     let kubeconfig = options.dir.join("kubeconfig");
     write_kubeconfig(&kubeconfig, &api_url, &ca_file)?;
     let ready = Ready {
@@ -144,6 +144,11 @@ pub(crate) async fn run(options: SimOptions) -> Result<()> {
     });
     while let Some(command) = commands.recv().await {
         match command.trim() {
+            "churn" if !helpers.is_empty() => {
+                say(&format!(
+                    "ERROR churn runs on fleets of at most {KUBELETS_PER_PROCESS} nodes"
+                ))?;
+            }
             "churn" => {
                 let replaced = churn.step(&cells, &api)?;
                 say(&format!("CHURNED {replaced}"))?;
@@ -152,6 +157,126 @@ pub(crate) async fn run(options: SimOptions) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The fleet every simulator process derives alike from the seed: the same nodes, names and
+/// pods, so a helper's slice matches the API double's objects.
+fn fleet(options: &SimOptions) -> (Arc<Fleet>, Vec<SimulatedNode>) {
+    let now = unix_seconds();
+    // Counters start an hour back, as on a cluster that has been up a while.
+    let mut fleet = Fleet::generate(options.nodes, options.pods_per_node, SEED, now - 3600.0);
+    let mut nodes = std::mem::take(&mut fleet.nodes);
+    for (index, node) in nodes.iter_mut().enumerate() {
+        node.name = format!("fleet-node-{index:05}");
+        node.labels.insert("kubernetes.io/hostname", node.name.clone());
+    }
+    // What is left is the epoch, which is all `Fleet::sample` reads.
+    (Arc::new(fleet), nodes)
+}
+
+/// Binds and serves one kubelet per node (`nodes[i]` is fleet node `first + i`), each with a
+/// certificate for its address issued by `ca`.
+async fn serve_kubelets(
+    ca: &TestCa,
+    clock: Arc<Fleet>,
+    nodes: Vec<SimulatedNode>,
+    first: usize,
+) -> Result<Vec<NodeCell>> {
+    let mut cells = Vec::with_capacity(nodes.len());
+    for (offset, node) in nodes.into_iter().enumerate() {
+        let ip = node_address(first + offset);
+        let leaf = ca.issue(&node.name, &[ip.to_string().as_str()])?;
+        let tls = kubelet_tls(&leaf.cert_pem, &leaf.key_pem)?;
+        let listener = TcpListener::bind((ip, KUBELET_PORT))
+            .await
+            .map_err(|e| format!("binding kubelet {} on {ip}:{KUBELET_PORT}: {e}", node.name))?;
+        let cell: NodeCell = Arc::new(RwLock::new(Arc::new(node)));
+        tokio::spawn(serve(listener, tls, kubelet(clock.clone(), cell.clone())));
+        cells.push(cell);
+    }
+    Ok(cells)
+}
+
+/// The helper role: kubelets `first..first + count` only, under a CA of its own written to
+/// `<dir>/kubelets-<first>.crt` and announced as `KUBELETS <path>`; ends at the end of stdin.
+async fn run_kubelets(options: &SimOptions, first: usize, count: usize) -> Result<()> {
+    let (clock, nodes) = fleet(options);
+    let slice: Vec<SimulatedNode> = nodes.into_iter().skip(first).take(count).collect();
+    let ca = TestCa::new(&format!("metrics-server-rs fleet bench CA (kubelets from {first})"))?;
+    let _cells = serve_kubelets(&ca, clock, slice, first).await?;
+    let ca_file = options.dir.join(format!("kubelets-{first}.crt"));
+    std::fs::write(&ca_file, ca.cert_pem())?;
+    say(&format!("KUBELETS {}", ca_file.display()))?;
+    let (done, ended) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            if line.is_err() {
+                break;
+            }
+        }
+        let _ = done.send(());
+    });
+    let _ = ended.await;
+    Ok(())
+}
+
+/// A helper process serving a slice of the kubelets; killed with the simulator (its guard),
+/// and ending by itself when the simulator's end closes its stdin.
+struct KubeletHelper {
+    first: usize,
+    /// Its `KUBELETS <ca path>` line, read off the runtime (certificates take a while).
+    announced: Option<tokio::task::JoinHandle<Option<std::io::Result<String>>>>,
+    _stdin: std::process::ChildStdin,
+    _guard: crate::server::Guard,
+}
+
+impl KubeletHelper {
+    fn start(options: &SimOptions, first: usize, count: usize) -> Result<KubeletHelper> {
+        let helper = SimOptions {
+            kubelets: Some((first, count)),
+            ..options.clone()
+        };
+        let mut child = std::process::Command::new(std::env::current_exe()?)
+            .args(helper.to_args())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()?;
+        let (stdin, stdout) = (child.stdin.take(), child.stdout.take());
+        let guard = crate::server::Guard { child };
+        let (Some(stdin), Some(stdout)) = (stdin, stdout) else {
+            return Err("a kubelet helper's pipes".into());
+        };
+        let announced = tokio::task::spawn_blocking(move || {
+            use std::io::BufRead as _;
+            std::io::BufReader::new(stdout).lines().next()
+        });
+        Ok(KubeletHelper {
+            first,
+            announced: Some(announced),
+            _stdin: stdin,
+            _guard: guard,
+        })
+    }
+
+    /// Waits until the helper listens; returns its CA certificate's path.
+    async fn ready(&mut self) -> Result<std::path::PathBuf> {
+        let line = match self.announced.take() {
+            Some(announced) => announced.await?,
+            None => None,
+        };
+        match line {
+            Some(Ok(line)) => line.strip_prefix("KUBELETS ").map(std::path::PathBuf::from),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            format!(
+                "the kubelet helper for nodes from {} exited before it was ready",
+                self.first
+            )
+            .into()
+        })
+    }
 }
 
 fn say(line: &str) -> Result<()> {
