@@ -166,7 +166,8 @@ where
     let result = exchange(stream, &mut filled, limit).await;
     let len = filled.len;
     buf.truncate(len);
-    if result.is_err() {
+    // Only a 200's body is handed on; nothing of a failed or refused one is left behind.
+    if result.as_ref().map_or(true, |r| r.status != 200) {
         buf.clear();
     }
     result
