@@ -6,10 +6,10 @@
 //! (no verification), a client certificate, and a bearer token; or plain HTTP with
 //! `--deprecated-kubelet-completely-insecure`. It does not decode: the scraper does.
 //!
-//! HTTP is our own minimal HTTP/1.1 GET ([`super::http1`]) over tokio-rustls, not hyper's
+//! HTTP is our own minimal HTTP/1.1 GET (`http1.rs`) over tokio-rustls, not hyper's
 //! pooled client: at 5,000 kubelets the idle connections are most of what the client holds,
 //! and hyper's kept a read buffer, a write buffer and a task each (~20–30 KB); ours keep only
-//! the socket and the TLS session ([`super::connections`]).
+//! the socket and the TLS session (`connections.rs`).
 
 use std::fmt;
 use std::io::Read;
