@@ -5,25 +5,30 @@
 //! `--kubelet-request-timeout`. TLS follows the kubelet flags: a CA, `--kubelet-insecure-tls`
 //! (no verification), a client certificate, and a bearer token; or plain HTTP with
 //! `--deprecated-kubelet-completely-insecure`. It does not decode: the scraper does.
+//!
+//! HTTP is our own minimal HTTP/1.1 GET (`http1.rs`) over tokio-rustls, not hyper's
+//! pooled client: at 5,000 kubelets the idle connections are most of what the client holds,
+//! and hyper's kept a read buffer, a write buffer and a task each (34.6 KB of heap per idle
+//! connection in `benches/kubelet_client.rs`); ours keep only the socket and the TLS session
+//! (`connections.rs`, 8.4 KB).
 
-use std::error::Error as _;
 use std::fmt;
 use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper::header::{HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, USER_AGENT};
-use hyper::{Request, StatusCode, Uri};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper::header::HeaderValue;
+use hyper::StatusCode;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use super::connections::{IdleConnections, Stream};
+use super::http1::{self, ExchangeError, Target};
 
 /// A credential whose `Debug` never shows its value.
 #[derive(Clone, PartialEq, Eq)]
@@ -177,23 +182,30 @@ impl FetchError {
     }
 }
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
-
-/// The shared kubelet client.
+/// The shared kubelet client; clones share the idle connections.
 #[derive(Clone)]
 pub struct KubeletClient {
-    http: HttpsClient,
-    authorization: Option<Arc<Authorization>>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    tls: TlsConnector,
+    /// `--deprecated-kubelet-completely-insecure`: `http://` URLs are allowed.
+    plain: bool,
+    idle: IdleConnections,
+    authorization: Option<Authorization>,
     request_timeout: Duration,
     max_body_bytes: usize,
 }
 
 impl fmt::Debug for KubeletClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shared = &self.shared;
         f.debug_struct("KubeletClient")
-            .field("request_timeout", &self.request_timeout)
-            .field("max_body_bytes", &self.max_body_bytes)
-            .field("bearer_token", &self.authorization.as_ref().map(|_| "<redacted>"))
+            .field("request_timeout", &shared.request_timeout)
+            .field("max_body_bytes", &shared.max_body_bytes)
+            .field("idle_connections", &shared.idle.len())
+            .field("bearer_token", &shared.authorization.as_ref().map(|_| "<redacted>"))
             .finish_non_exhaustive()
     }
 }
@@ -201,104 +213,121 @@ impl fmt::Debug for KubeletClient {
 impl KubeletClient {
     pub fn new(config: &ClientConfig) -> Result<Self, BuildError> {
         let plain = matches!(config.verification, ServerVerification::PlainHttp);
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls_config(config)?);
-        let connector = if plain {
-            builder.https_or_http().enable_http1().wrap_connector(http)
-        } else {
-            builder.https_only().enable_http1().wrap_connector(http)
-        };
-        let http = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(1)
-            .pool_idle_timeout(config.idle_timeout)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            // Every kubelet keeps an idle connection, and an idle connection keeps its read
-            // buffer. hyper's adaptive buffer grows to fit a whole body (64 KiB and more for a
-            // 40 KB body), which at 5,000 nodes held most of the process's memory; reading in
-            // fixed 8 KiB steps costs a few more reads per scrape and bounds what each idle
-            // connection keeps.
-            .http1_read_buf_exact_size(KUBELET_READ_BUFFER_BYTES)
-            .build(connector);
+        let tls = TlsConnector::from(Arc::new(tls_config(config)?));
         // Upstream strips credentials entirely with --deprecated-kubelet-completely-insecure.
         let authorization = match (&config.bearer_token, plain) {
-            (Some(BearerToken::Static(token)), false) => Some(Arc::new(Authorization::Static(bearer(token.expose())?))),
-            (Some(BearerToken::File { path, refresh }), false) => Some(Arc::new(Authorization::File {
+            (Some(BearerToken::Static(token)), false) => Some(Authorization::Static(bearer(token.expose())?)),
+            (Some(BearerToken::File { path, refresh }), false) => Some(Authorization::File {
                 path: path.clone(),
                 refresh: *refresh,
                 cached: std::sync::Mutex::new(None),
-            })),
+            }),
             _ => None,
         };
         Ok(KubeletClient {
-            http,
-            authorization,
-            request_timeout: config.request_timeout,
-            max_body_bytes: config.max_body_bytes,
+            shared: Arc::new(Shared {
+                tls,
+                plain,
+                idle: IdleConnections::new(config.idle_timeout),
+                authorization,
+                request_timeout: config.request_timeout,
+                max_body_bytes: config.max_body_bytes,
+            }),
         })
     }
 
     /// GETs `url` and leaves the (decompressed) body in `body`, which is cleared first.
     pub async fn fetch(&self, url: &str, body: &mut Vec<u8>) -> Result<(), FetchError> {
         body.clear();
-        let uri: Uri = url.parse().map_err(|_| FetchError::Url { url: url.to_owned() })?;
-        let mut request = Request::get(uri)
-            .header(ACCEPT, "text/plain;version=0.0.4;q=1,*/*;q=0.1")
-            // Upstream (Go's transport) asks for gzip. We ask for the plain body: inflating it
-            // cost more of our CPU than parsing it, and deflating costs every kubelet too, to
-            // save ~35 KB per node per period of in-cluster traffic. A gzipped body is still
-            // accepted from a kubelet that sends one anyway.
-            .header(ACCEPT_ENCODING, "identity")
-            .header(
-                USER_AGENT,
-                concat!("metrics-server/v", env!("CARGO_PKG_VERSION"), " metrics-server-rs"),
-            )
-            .body(Empty::new())
-            .map_err(|_| FetchError::Url { url: url.to_owned() })?;
-        if let Some(auth) = self.authorization.as_ref().and_then(|a| a.header()) {
-            request.headers_mut().insert(AUTHORIZATION, auth);
+        let shared = &*self.shared;
+        let target = Target::parse(url).ok_or_else(|| FetchError::Url { url: url.to_owned() })?;
+        if !target.tls && !shared.plain {
+            return Err(FetchError::Connect {
+                reason: "invalid URL, scheme is not https".to_owned(),
+            });
         }
-        tokio::time::timeout(self.request_timeout, self.exchange(request, body))
+        let authorization = shared.authorization.as_ref().and_then(Authorization::header);
+        let request = http1::request_head(&target, authorization.as_ref().map(HeaderValue::as_bytes));
+        tokio::time::timeout(shared.request_timeout, shared.exchange(&target, &request, body))
             .await
-            .map_err(|_| FetchError::Timeout(self.request_timeout))?
-    }
-
-    async fn exchange(&self, request: Request<Empty<Bytes>>, body: &mut Vec<u8>) -> Result<(), FetchError> {
-        let response = self.http.request(request).await.map_err(classify_request_error)?;
-        if response.status() != StatusCode::OK {
-            return Err(FetchError::Status(response.status()));
-        }
-        let gzip = response
-            .headers()
-            .get(CONTENT_ENCODING)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
-        let mut incoming = response.into_body();
-        let limit = self.max_body_bytes;
-        let mut raw = if gzip { Vec::new() } else { std::mem::take(body) };
-        while let Some(frame) = incoming.frame().await {
-            let frame = frame.map_err(|e| FetchError::Body {
-                reason: error_chain(&e),
-            })?;
-            if let Some(data) = frame.data_ref() {
-                if raw.len() + data.len() > limit {
-                    return Err(FetchError::TooLarge { limit });
-                }
-                raw.extend_from_slice(data);
-            }
-        }
-        if gzip {
-            gunzip_capped(&raw, limit, body)
-        } else {
-            *body = raw;
-            Ok(())
-        }
+            .map_err(|_| FetchError::Timeout(shared.request_timeout))?
     }
 }
 
-/// The read buffer of each kubelet connection (see [`KubeletClient::new`]).
-const KUBELET_READ_BUFFER_BYTES: usize = 8 * 1024;
+impl Shared {
+    async fn exchange(&self, target: &Target<'_>, request: &[u8], body: &mut Vec<u8>) -> Result<(), FetchError> {
+        let limit = self.max_body_bytes;
+        let mut kept = self.idle.take(target.origin);
+        let (stream, response) = loop {
+            let (mut stream, reused) = match kept.take() {
+                Some(stream) => (stream, true),
+                None => (self.connect(target).await?, false),
+            };
+            match http1::get(&mut stream, request, body, limit).await {
+                Ok(response) => break (stream, response),
+                // The kubelet closed the idle connection (Go closes idle connections after its
+                // IdleTimeout) before it saw the request: send it once more on a new one.
+                Err(ExchangeError::NoResponse(_)) if reused => continue,
+                Err(error) => return Err(exchange_error(error)),
+            }
+        };
+        if response.status != 200 {
+            let status = StatusCode::from_u16(response.status).map_err(|_| FetchError::Connect {
+                reason: format!("invalid HTTP status {}", response.status),
+            })?;
+            return Err(FetchError::Status(status));
+        }
+        if response.reusable {
+            self.idle.put(target.origin, stream);
+        }
+        if response.gzip {
+            let compressed = std::mem::take(body);
+            body.reserve(compressed.capacity());
+            return gunzip_capped(&compressed, limit, body);
+        }
+        Ok(())
+    }
+
+    /// A new connection: TCP, then TLS unless the URL is `http://`.
+    async fn connect(&self, target: &Target<'_>) -> Result<Stream, FetchError> {
+        let tcp = TcpStream::connect((target.host, target.port))
+            .await
+            .map_err(|e| FetchError::Connect {
+                reason: format!("tcp connect error: {e}"),
+            })?;
+        // Requests are one small write each and wait for the answer: don't delay them.
+        tcp.set_nodelay(true).map_err(|e| FetchError::Connect {
+            reason: format!("tcp connect error: {e}"),
+        })?;
+        if !target.tls {
+            return Ok(Stream::Plain(tcp));
+        }
+        // Certificates are checked against the address used, an IP or a DNS name.
+        let server_name = ServerName::try_from(target.host)
+            .map_err(|e| FetchError::Connect {
+                reason: format!("invalid server name {:?}: {e}", target.host),
+            })?
+            .to_owned();
+        let tls = self
+            .tls
+            .connect(server_name, tcp)
+            .await
+            .map_err(|e| classify_handshake_error(&e))?;
+        Ok(Stream::Tls(Box::new(tls)))
+    }
+}
+
+/// The fetch error for an exchange that failed, as hyper's client reported them: nothing or
+/// an unreadable head is a connection failure, a cut or malformed body a body failure.
+fn exchange_error(error: ExchangeError) -> FetchError {
+    match error {
+        ExchangeError::NoResponse(_) | ExchangeError::Head(_) => FetchError::Connect {
+            reason: error_chain(&error),
+        },
+        ExchangeError::Body(reason) => FetchError::Body { reason },
+        ExchangeError::TooLarge { limit } => FetchError::TooLarge { limit },
+    }
+}
 
 /// Decompresses into `out`, failing rather than growing past `limit` (a gzip bomb costs
 /// at most `limit` bytes).
@@ -313,21 +342,16 @@ fn gunzip_capped(compressed: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<(
     Ok(())
 }
 
-/// Turns hyper's error into a reason an operator can act on: TLS problems are told apart,
-/// and the whole cause chain is kept ("invalid peer certificate: ...").
-fn classify_request_error(error: hyper_util::client::legacy::Error) -> FetchError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = error.source();
-    while let Some(cause) = source {
-        if let Some(tls) = rustls_error(cause) {
-            return FetchError::Tls {
-                reason: tls.to_string(),
-                hint: tls_hint(tls),
-            };
-        }
-        source = cause.source();
-    }
-    FetchError::Connect {
-        reason: error_chain(&error),
+/// Tells TLS problems (the operator can act on them) from a connection lost mid-handshake.
+fn classify_handshake_error(error: &std::io::Error) -> FetchError {
+    match rustls_error(error) {
+        Some(tls) => FetchError::Tls {
+            reason: tls.to_string(),
+            hint: tls_hint(tls),
+        },
+        None => FetchError::Connect {
+            reason: format!("TLS handshake: {}", error_chain(error)),
+        },
     }
 }
 
@@ -500,6 +524,96 @@ mod tests {
         let found = rustls_error(&nested).unwrap();
         assert!(tls_hint(found).contains("does not name the address"), "{found}");
         assert!(rustls_error(&std::io::Error::other("connection refused")).is_none());
+    }
+
+    fn plain_http_config() -> ClientConfig {
+        ClientConfig {
+            verification: ServerVerification::PlainHttp,
+            client_cert_pem: None,
+            bearer_token: Some(BearerToken::Static(Secret::new("never-sent"))),
+            request_timeout: Duration::from_secs(10),
+            max_body_bytes: 1 << 20,
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// Reads one request head from `socket` and answers it with `body`; returns the head.
+    async fn answer(socket: &mut tokio::net::TcpStream, body: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8];
+            assert_eq!(socket.read(&mut byte).await.unwrap(), 1, "request cut");
+            head.push(byte[0]);
+        }
+        let response = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        socket.write_all(response.as_bytes()).await.unwrap();
+        String::from_utf8(head).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_kept_connection_the_kubelet_closed_is_replaced_once_and_the_new_one_kept() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/metrics/resource", listener.local_addr().unwrap());
+        let kubelet = tokio::spawn(async move {
+            // The first connection answers once and is closed, as Go closes an idle one.
+            let (mut first, _) = listener.accept().await.unwrap();
+            let head = answer(&mut first, "one").await;
+            drop(first);
+            // The second answers twice: the client keeps it.
+            let (mut second, _) = listener.accept().await.unwrap();
+            answer(&mut second, "two").await;
+            answer(&mut second, "three").await;
+            head
+        });
+        let client = KubeletClient::new(&plain_http_config()).unwrap();
+        let mut body = Vec::new();
+        for expected in ["one", "two", "three"] {
+            client.fetch(&url, &mut body).await.unwrap();
+            assert_eq!(String::from_utf8_lossy(&body), expected);
+        }
+        let head = kubelet.await.unwrap();
+        assert!(
+            head.starts_with("GET /metrics/resource HTTP/1.1\r\nHost: 127.0.0.1:"),
+            "{head}"
+        );
+        // --deprecated-kubelet-completely-insecure sends no credentials.
+        assert!(!head.contains("Authorization"), "{head}");
+        assert_eq!(client.shared.idle.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_fresh_connection_closed_before_answering_is_not_retried() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/metrics/resource", listener.local_addr().unwrap());
+        let kubelet = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            drop(socket);
+            // A retry would be this connection, answered: the fetch would then succeed.
+            let (mut socket, _) = listener.accept().await.unwrap();
+            answer(&mut socket, "retried").await;
+        });
+        let client = KubeletClient::new(&plain_http_config()).unwrap();
+        let mut body = Vec::new();
+        let error = client.fetch(&url, &mut body).await.unwrap_err();
+        assert_eq!(error.reason_label(), "connect", "{error}");
+        kubelet.abort();
+    }
+
+    #[tokio::test]
+    async fn https_urls_only_unless_completely_insecure() {
+        let config = ClientConfig {
+            verification: ServerVerification::InsecureSkipVerify,
+            ..plain_http_config()
+        };
+        let client = KubeletClient::new(&config).unwrap();
+        let error = client
+            .fetch("http://127.0.0.1:1/metrics/resource", &mut Vec::new())
+            .await
+            .unwrap_err();
+        assert_eq!(error.reason_label(), "connect");
+        let error = client.fetch("not a url", &mut Vec::new()).await.unwrap_err();
+        assert_eq!(error.to_string(), "invalid kubelet URL \"not a url\"");
     }
 
     #[test]

@@ -5,8 +5,10 @@
 
 pub mod address;
 pub mod client;
+mod connections;
 pub mod credentials;
 pub mod decode;
+mod http1;
 pub mod sample;
 
 pub use decode::{decode, DecodeError};
