@@ -66,10 +66,10 @@ fn fleet(name: &'static str, nodes: usize, pods_per_node: usize, containers: usi
             let r = next(&rng);
             let app = format!("deployment-{}", (r >> 8) % 100);
             pod_infos.push(PodInfo {
-                namespace: format!("namespace-{}", r % 10),
-                name: format!("{app}-{:010x}", r >> 24),
+                namespace: format!("namespace-{}", r % 10).into(),
+                name: format!("{app}-{:010x}", r >> 24).into(),
                 labels: labels(&[("app", app), ("pod-template-hash", format!("{:08x}", r >> 32))]),
-                node_name: node.clone(),
+                node_name: node.as_str().into(),
             });
         }
     }

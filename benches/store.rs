@@ -4,6 +4,10 @@
 //! Batches borrow their names from the fleet, as decoded batches borrow from response bodies;
 //! building them is setup and is not timed. Every timed apply is a steady-state cycle: each
 //! container is known and gets a new, later point with more CPU.
+//!
+//! Before timing, it prints what the store keeps per pod: resident set growth
+//! (`/proc/self/status` VmRSS) over three cycles of applies whose batches were built
+//! beforehand, so the growth is the store's own state, including what churn fragments.
 
 use std::borrow::Cow;
 use std::cell::Cell;
@@ -104,8 +108,39 @@ fn apply_cycle(store: &Store, fleet: &Fleet, batches: &[NodeBatch<'_>], at: Inst
     }
 }
 
+/// Resident bytes per pod the store holds in the steady state (three cycles applied).
+#[allow(clippy::print_stdout, reason = "a report: its output is the result")]
+fn report_memory(fleet: &Fleet) {
+    let store = Store::new(RESOLUTION, 2 * RESOLUTION);
+    let cycles: Vec<_> = (1..=3).map(|cycle| fleet.cycle(cycle)).collect();
+    let before = rss_bytes();
+    for batches in &cycles {
+        apply_cycle(&store, fleet, batches, Instant::now());
+    }
+    let growth = rss_bytes().saturating_sub(before);
+    let pods = fleet.pod_count();
+    println!(
+        "store memory, {}: RSS growth {:.1} MiB, {} B/pod",
+        fleet.name,
+        growth as f64 / f64::from(1 << 20),
+        growth / pods
+    );
+    black_box(&store);
+}
+
+/// VmRSS from `/proc/self/status`, in bytes (0 where there is no procfs).
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kib| kib * 1024)
+}
+
 fn bench_store(c: &mut Criterion) {
     let fleet = Fleet::new("5000 nodes x 30 pods x 2 containers", 5_000, 30, 2);
+    report_memory(&fleet);
     let store = Store::new(RESOLUTION, 2 * RESOLUTION);
     let cycle = Cell::new(0);
     let mut next_cycle = || {

@@ -283,7 +283,7 @@ async fn a_pod_that_moves_nodes_is_reported_once_from_its_new_node() {
     api.delete_pod("shop", mover);
     api.apply_pod(pod_object("shop", mover, "node-b", &labels, "Running"));
     wait_until(&c.inventory, "the pod is on node-b", |_, s| {
-        s.pod("shop", mover).is_some_and(|p| p.node_name == "node-b")
+        s.pod("shop", mover).is_some_and(|p| &*p.node_name == "node-b")
     })
     .await;
     assert_eq!(

@@ -1,8 +1,10 @@
 //! Kubernetes labels, stored compactly: every pod carries a few, and at 150,000 pods a map per
 //! pod (a B-tree node of eleven slots plus a heap string per key and value, ~650 bytes for
-//! two labels) was half the inventory's memory. Here a label set is two allocations, its keys
-//! and values back to back in one string and their end offsets in one slice (~100 bytes for
-//! two labels), and none at all when empty. Keys are sorted, as Go prints map keys.
+//! two labels) was half the inventory's memory. Here a label set is one allocation, a string
+//! holding its size, the end offset of every key and value, then the keys and values back to
+//! back (~100 bytes for two labels), and none at all when empty. The numbers are written as
+//! fixed-width ASCII so the whole set stays one `str` with no unsafe code. Keys are sorted, as
+//! Go prints map keys.
 
 use std::fmt;
 
@@ -13,10 +15,33 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// A set of labels, sorted by key, each key once.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct Labels {
-    /// `key₁ value₁ key₂ value₂ …` with no separators, keys ascending.
+    /// `n end₁ … end₂ₙ key₁ value₁ key₂ value₂ …`: the number of labels, where each key and
+    /// each value ends in `text` (each number [`DIGITS`] characters wide), then the keys and
+    /// values with no separators, keys ascending. Empty for no labels.
     text: Box<str>,
-    /// Where each key and each value ends in `text`, in the same order.
-    ends: Box<[u32]>,
+}
+
+/// Characters per number in a label set's header: six bits each, so a set's text may be up
+/// to 16 MiB (an object, labels and all, is at most a few MiB).
+const DIGITS: usize = 4;
+const DIGIT_BITS: u32 = 6;
+const NUMBER_LIMIT: usize = 1 << (DIGITS as u32 * DIGIT_BITS);
+
+/// Appends `n` (below [`NUMBER_LIMIT`]) as [`DIGITS`] characters in `'0'..='o'`.
+fn push_number(text: &mut String, n: usize) {
+    for digit in (0..DIGITS as u32).rev() {
+        let bits = (n >> (digit * DIGIT_BITS)) & ((1 << DIGIT_BITS) - 1);
+        text.push(char::from(b'0' + bits as u8));
+    }
+}
+
+/// The number at byte `at` of a header; 0 past the end.
+fn number_at(text: &str, at: usize) -> usize {
+    text.as_bytes().get(at..at + DIGITS).map_or(0, |digits| {
+        digits.iter().fold(0, |n, &d| {
+            (n << DIGIT_BITS) | usize::from(d.wrapping_sub(b'0') & ((1 << DIGIT_BITS) - 1))
+        })
+    })
 }
 
 impl Labels {
@@ -25,11 +50,11 @@ impl Labels {
     }
 
     pub fn len(&self) -> usize {
-        self.ends.len() / 2
+        number_at(&self.text, 0)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.text.is_empty()
     }
 
     /// `(key, value)` pairs by key.
@@ -63,10 +88,13 @@ impl Labels {
     }
 
     fn pair(&self, i: usize) -> (&str, &str) {
-        let offset = |j: Option<usize>| j.and_then(|j| self.ends.get(j)).map_or(0, |&e| e as usize);
-        let key_start = offset((2 * i).checked_sub(1));
-        let key_end = offset(Some(2 * i));
-        let value_end = offset(Some(2 * i + 1));
+        let end = |j: usize| number_at(&self.text, DIGITS * (1 + j));
+        let key_start = match (2 * i).checked_sub(1) {
+            Some(j) => end(j),
+            None => DIGITS * (1 + 2 * self.len()),
+        };
+        let key_end = end(2 * i);
+        let value_end = end(2 * i + 1);
         (
             self.text.get(key_start..key_end).unwrap_or_default(),
             self.text.get(key_end..value_end).unwrap_or_default(),
@@ -80,27 +108,35 @@ impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Labels {
         let mut pairs: Vec<(K, V)> = pairs.into_iter().collect();
         // Stable, so repeated keys keep their order and the last is kept below.
         pairs.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
-        let mut text = String::new();
-        let mut ends = Vec::with_capacity(pairs.len() * 2);
-        for (i, (key, value)) in pairs.iter().enumerate() {
-            let replaced = pairs.get(i + 1).is_some_and(|next| next.0.as_ref() == key.as_ref());
-            if replaced {
-                continue;
-            }
-            // Objects are at most a few MiB; a label set past 4 GiB cannot come from an API server.
-            let (Ok(key_end), Ok(value_end)) = (
-                u32::try_from(text.len() + key.as_ref().len()),
-                u32::try_from(text.len() + key.as_ref().len() + value.as_ref().len()),
-            ) else {
-                break;
-            };
-            text.push_str(key.as_ref());
-            text.push_str(value.as_ref());
-            ends.extend([key_end, value_end]);
+        // Of repeated keys, the last.
+        let kept: Vec<(&str, &str)> = pairs
+            .iter()
+            .enumerate()
+            .filter(|(i, (key, _))| pairs.get(i + 1).is_none_or(|next| next.0.as_ref() != key.as_ref()))
+            .map(|(_, (key, value))| (key.as_ref(), value.as_ref()))
+            .collect();
+        let header = DIGITS * (1 + 2 * kept.len());
+        let size = header + kept.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        // Objects are at most a few MiB; a label set past the limit cannot come from an API
+        // server. Such a set is kept empty rather than cut at an arbitrary label.
+        if kept.is_empty() || size >= NUMBER_LIMIT {
+            return Labels::default();
+        }
+        let mut text = String::with_capacity(size);
+        push_number(&mut text, kept.len());
+        let mut end = header;
+        for (key, value) in &kept {
+            end += key.len();
+            push_number(&mut text, end);
+            end += value.len();
+            push_number(&mut text, end);
+        }
+        for (key, value) in &kept {
+            text.push_str(key);
+            text.push_str(value);
         }
         Labels {
             text: text.into_boxed_str(),
-            ends: ends.into_boxed_slice(),
         }
     }
 }
@@ -187,5 +223,20 @@ mod tests {
             r#"{"a":"é<&>","k8s-app":"kube-dns"}"#
         );
         assert!(serde_json::from_str::<Labels>(r#"["not a map"]"#).is_err());
+    }
+
+    #[test]
+    fn a_set_is_one_string_that_no_label_text_can_confuse() {
+        let long = "v".repeat(70_000);
+        let labels: Labels = [("k", long.as_str()), ("0000", "0001"), ("", "")].into_iter().collect();
+        assert_eq!(
+            labels.iter().collect::<Vec<_>>(),
+            [("", ""), ("0000", "0001"), ("k", long.as_str())]
+        );
+        assert_eq!(labels.get("k").map(str::len), Some(70_000));
+        assert_eq!(labels.get(""), Some(""));
+        let empty: Labels = Vec::<(String, String)>::new().into_iter().collect();
+        assert_eq!(empty, Labels::new());
+        assert!(empty.is_empty());
     }
 }

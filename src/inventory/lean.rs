@@ -119,10 +119,10 @@ impl LeanPod {
     /// `None` for a pod not yet scheduled: no kubelet reports it.
     pub fn into_info(self) -> Option<PodInfo> {
         Some(PodInfo {
-            namespace: self.metadata.namespace?,
-            name: self.metadata.name?,
+            namespace: self.metadata.namespace?.into(),
+            name: self.metadata.name?.into(),
             labels: self.metadata.labels.map(Labels::from_iter).unwrap_or_default(),
-            node_name: self.spec.node_name.filter(|n| !n.is_empty())?,
+            node_name: self.spec.node_name.filter(|n| !n.is_empty())?.into(),
         })
     }
 }
@@ -192,10 +192,7 @@ mod tests {
         )
         .unwrap();
         let info = scheduled.into_info().unwrap();
-        assert_eq!(
-            (info.namespace.as_str(), info.name.as_str(), info.node_name.as_str()),
-            ("ns", "p", "n1")
-        );
+        assert_eq!((&*info.namespace, &*info.name, &*info.node_name), ("ns", "p", "n1"));
         let pending: LeanPod = serde_json::from_str(r#"{"metadata":{"name":"p","namespace":"ns"},"spec":{}}"#).unwrap();
         assert!(pending.into_info().is_none());
     }

@@ -1,20 +1,19 @@
 //! The cluster inventory's working copy: watch events applied to persistent maps. A relist is
 //! built aside and swapped in whole when its last page arrives, so a snapshot never shows a
-//! half-listed cluster; every other event is an O(log n) update. Pure: no I/O, no logging
+//! half-listed cluster; every other event is an O(log n) update. A pod relist is built as an
+//! index directly, so its names are interned as they arrive and no second copy of the list
+//! exists when it completes. Pure: no I/O, no logging
 //! (the follower in `cluster.rs` does both), so the bench and unit tests drive it directly.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use imbl::OrdMap;
 use kube::runtime::watcher::Event;
 
 use super::lean::{LeanNode, LeanPod};
-use super::{NodeInfo, PodIndex, PodInfo, Snapshot};
+use super::{NodeInfo, PodIndex, Snapshot};
 
 type NodeMap = OrdMap<String, Arc<NodeInfo>>;
-/// A relist in progress: plain pods by (namespace, name), indexed in bulk when complete.
-type PodRelist = BTreeMap<(String, String), PodInfo>;
 
 /// Nodes and running pods as the watches have reported them so far.
 #[derive(Debug, Clone, Default)]
@@ -23,7 +22,7 @@ pub struct Mirror {
     pods: PodIndex,
     /// A node relist in progress (between `Init` and `InitDone`).
     nodes_relist: Option<NodeMap>,
-    pods_relist: Option<PodRelist>,
+    pods_relist: Option<PodIndex>,
 }
 
 impl Mirror {
@@ -55,21 +54,15 @@ impl Mirror {
 
     pub fn apply_pod_event(&mut self, event: Event<LeanPod>) {
         match event {
-            Event::Init => self.pods_relist = Some(BTreeMap::new()),
+            Event::Init => self.pods_relist = Some(PodIndex::default()),
             Event::InitApply(pod) => {
                 if let Some(relist) = self.pods_relist.as_mut() {
-                    let Some(key) = pod.key().map(|(ns, n)| (ns.to_owned(), n.to_owned())) else {
-                        return;
-                    };
-                    match pod.into_info() {
-                        Some(info) => relist.insert(key, info),
-                        None => relist.remove(&key),
-                    };
+                    upsert_pod(relist, pod);
                 }
             }
             Event::InitDone => {
                 if let Some(relist) = self.pods_relist.take() {
-                    self.pods = PodIndex::from_pods(relist.into_values());
+                    self.pods = relist;
                 }
             }
             Event::Apply(pod) => upsert_pod(&mut self.pods, pod),

@@ -42,13 +42,16 @@ pub struct NodeAddress {
 }
 
 /// What the server needs to know of a running Pod.
+///
+/// The names are shared strings: a [`PodIndex`] points every pod of a namespace or a node at
+/// one allocation of that name, and keys its by-name map with the pod's own `name`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodInfo {
-    pub namespace: String,
-    pub name: String,
+    pub namespace: Arc<str>,
+    pub name: Arc<str>,
     pub labels: Labels,
     /// `spec.nodeName`: the only node whose kubelet may report this pod.
-    pub node_name: String,
+    pub node_name: Arc<str>,
 }
 
 /// A consistent view of the inventory at one moment. Readers hold an `Arc` to it; the maps

@@ -6,6 +6,10 @@
 //! O(log n). A node's pods are a small sorted slice, rebuilt whole when one of them changes:
 //! a node holds tens of pods, so copying its slice is cheaper than another map level, and it
 //! costs one pointer per pod.
+//!
+//! Names are interned: every pod of a namespace shares the index's one allocation of that
+//! namespace's name, every pod of a node the node's, and the by-name map's key is the pod's own
+//! name. At 150k pods that is one string per pod (its name) instead of four.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,27 +21,43 @@ use super::PodInfo;
 /// A node's pods, sorted by (namespace, name).
 pub type NodePods = Arc<[Arc<PodInfo>]>;
 
+/// One namespace's pods, by name.
+pub type NamespacePods = OrdMap<Arc<str>, Arc<PodInfo>>;
+
 /// Running pods by namespace then name, and by node.
 #[derive(Debug, Clone, Default)]
 pub struct PodIndex {
-    by_namespace: OrdMap<String, OrdMap<String, Arc<PodInfo>>>,
-    by_node: OrdMap<String, NodePods>,
+    by_namespace: OrdMap<Arc<str>, NamespacePods>,
+    by_node: OrdMap<Arc<str>, NodePods>,
     len: usize,
 }
 
 impl PodIndex {
     /// Builds the index from a list, keeping the last of any duplicate (namespace, name).
     pub fn from_pods(pods: impl IntoIterator<Item = PodInfo>) -> Self {
-        let mut unique: BTreeMap<(String, String), PodInfo> = BTreeMap::new();
+        let mut unique: BTreeMap<(Arc<str>, Arc<str>), PodInfo> = BTreeMap::new();
         for pod in pods {
-            unique.insert((pod.namespace.clone(), pod.name.clone()), pod);
+            unique.insert((Arc::clone(&pod.namespace), Arc::clone(&pod.name)), pod);
         }
         let mut index = PodIndex::default();
-        let mut by_node: BTreeMap<String, Vec<Arc<PodInfo>>> = BTreeMap::new();
-        for ((namespace, name), pod) in unique {
+        let mut by_node: BTreeMap<Arc<str>, Vec<Arc<PodInfo>>> = BTreeMap::new();
+        for (_, mut pod) in unique {
+            if let Some((namespace, _)) = index.by_namespace.get_key_value(&*pod.namespace) {
+                pod.namespace = Arc::clone(namespace);
+            }
+            if let Some((node, _)) = by_node.get_key_value(&*pod.node_name) {
+                pod.node_name = Arc::clone(node);
+            }
             let pod = Arc::new(pod);
-            by_node.entry(pod.node_name.clone()).or_default().push(Arc::clone(&pod));
-            index.by_namespace.entry(namespace).or_default().insert(name, pod);
+            by_node
+                .entry(Arc::clone(&pod.node_name))
+                .or_default()
+                .push(Arc::clone(&pod));
+            index
+                .by_namespace
+                .entry(Arc::clone(&pod.namespace))
+                .or_default()
+                .insert(Arc::clone(&pod.name), pod);
             index.len += 1;
         }
         // Entries came in (namespace, name) order, so every node's list is already sorted.
@@ -53,7 +73,7 @@ impl PodIndex {
     }
 
     /// The pods of one namespace, by name.
-    pub fn namespace(&self, namespace: &str) -> Option<&OrdMap<String, Arc<PodInfo>>> {
+    pub fn namespace(&self, namespace: &str) -> Option<&NamespacePods> {
         self.by_namespace.get(namespace)
     }
 
@@ -64,7 +84,7 @@ impl PodIndex {
 
     /// Every node that has pods, by name, with its pods in (namespace, name) order.
     pub fn by_node(&self) -> impl Iterator<Item = (&str, &[Arc<PodInfo>])> {
-        self.by_node.iter().map(|(node, pods)| (node.as_str(), &pods[..]))
+        self.by_node.iter().map(|(node, pods)| (&**node, &pods[..]))
     }
 
     /// The pods on `node`, in (namespace, name) order.
@@ -81,13 +101,14 @@ impl PodIndex {
     }
 
     /// Inserts or replaces a pod; a pod that moved is taken off its old node.
-    pub fn insert(&mut self, pod: PodInfo) {
+    pub fn insert(&mut self, mut pod: PodInfo) {
+        self.intern(&mut pod);
         let pod = Arc::new(pod);
         let previous = self
             .by_namespace
-            .entry(pod.namespace.clone())
+            .entry(Arc::clone(&pod.namespace))
             .or_default()
-            .insert(pod.name.clone(), Arc::clone(&pod));
+            .insert(Arc::clone(&pod.name), Arc::clone(&pod));
         match previous {
             Some(old) => self.take_off_node(&old),
             None => self.len += 1,
@@ -95,7 +116,7 @@ impl PodIndex {
         let mut pods: Vec<Arc<PodInfo>> = self.on_node(&pod.node_name).to_vec();
         let at = pods.partition_point(|p| key(p) < key(&pod));
         pods.insert(at, Arc::clone(&pod));
-        self.by_node.insert(pod.node_name.clone(), NodePods::from(pods));
+        self.by_node.insert(Arc::clone(&pod.node_name), NodePods::from(pods));
     }
 
     /// Removes a pod if held; an emptied namespace or node is dropped too.
@@ -113,6 +134,21 @@ impl PodIndex {
         self.take_off_node(&old);
     }
 
+    /// Points the pod's names at the allocations the index already holds for them: its
+    /// namespace's, its node's, and (for a pod being replaced) its own name's, so the map key
+    /// and the pod keep sharing one.
+    fn intern(&self, pod: &mut PodInfo) {
+        if let Some((namespace, by_name)) = self.by_namespace.get_key_value(&*pod.namespace) {
+            pod.namespace = Arc::clone(namespace);
+            if let Some((name, _)) = by_name.get_key_value(&*pod.name) {
+                pod.name = Arc::clone(name);
+            }
+        }
+        if let Some((node, _)) = self.by_node.get_key_value(&*pod.node_name) {
+            pod.node_name = Arc::clone(node);
+        }
+    }
+
     fn take_off_node(&mut self, pod: &PodInfo) {
         let pods: Vec<Arc<PodInfo>> = self
             .on_node(&pod.node_name)
@@ -121,9 +157,9 @@ impl PodIndex {
             .cloned()
             .collect();
         if pods.is_empty() {
-            self.by_node.remove(&pod.node_name);
+            self.by_node.remove(&*pod.node_name);
         } else {
-            self.by_node.insert(pod.node_name.clone(), NodePods::from(pods));
+            self.by_node.insert(Arc::clone(&pod.node_name), NodePods::from(pods));
         }
     }
 }
@@ -138,10 +174,10 @@ mod tests {
 
     fn pod(namespace: &str, name: &str, node: &str) -> PodInfo {
         PodInfo {
-            namespace: namespace.to_owned(),
-            name: name.to_owned(),
+            namespace: namespace.into(),
+            name: name.into(),
             labels: Default::default(),
-            node_name: node.to_owned(),
+            node_name: node.into(),
         }
     }
 
@@ -169,9 +205,9 @@ mod tests {
         assert_eq!(nodes(&index), ["n1: a/p0 a/p1 a/p2"]);
         assert_eq!(index.len(), 3);
         assert!(index.namespace("b").is_none(), "an emptied namespace is dropped");
-        let all: Vec<&str> = index.iter().map(|p| p.name.as_str()).collect();
+        let all: Vec<&str> = index.iter().map(|p| &*p.name).collect();
         assert_eq!(all, ["p0", "p1", "p2"]);
-        assert_eq!(index.get("a", "p1").map(|p| p.node_name.as_str()), Some("n1"));
+        assert_eq!(index.get("a", "p1").map(|p| &*p.node_name), Some("n1"));
     }
 
     #[test]
@@ -179,5 +215,70 @@ mod tests {
         let index = PodIndex::from_pods([pod("a", "p", "n1"), pod("a", "p", "n2")]);
         assert_eq!(nodes(&index), ["n2: a/p"]);
         assert_eq!(index.len(), 1);
+    }
+
+    #[test]
+    fn pods_share_one_allocation_per_namespace_node_and_name() {
+        let mut index = PodIndex::from_pods([pod("a", "p1", "n1"), pod("a", "p2", "n1"), pod("b", "p3", "n1")]);
+        index.insert(pod("a", "p4", "n1"));
+        index.insert(pod("a", "p1", "n1")); // replaced, as a label edit does
+        let pods: Vec<&Arc<PodInfo>> = index.iter().collect();
+        assert_eq!(pods.len(), 4);
+        let node = &pods[0].node_name;
+        assert!(pods.iter().all(|p| Arc::ptr_eq(&p.node_name, node)));
+        let in_a: Vec<_> = pods.iter().filter(|p| &*p.namespace == "a").collect();
+        assert_eq!(in_a.len(), 3);
+        assert!(in_a.iter().all(|p| Arc::ptr_eq(&p.namespace, &in_a[0].namespace)));
+        for (name, pod) in index.namespace("a").into_iter().flat_map(|by_name| by_name.iter()) {
+            assert!(Arc::ptr_eq(name, &pod.name), "the key is the pod's own name");
+        }
+        let (held_namespace, _) = index.by_namespace.get_key_value("a").unwrap();
+        assert!(Arc::ptr_eq(held_namespace, &in_a[0].namespace));
+    }
+
+    #[test]
+    fn a_churn_sequence_keeps_lookups_exact() {
+        // A model: (namespace, name) -> node, against which every lookup is checked.
+        let mut model: BTreeMap<(String, String), String> = BTreeMap::new();
+        let mut index = PodIndex::default();
+        let mut state = 7u64;
+        for step in 0..2_000u64 {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let r = state >> 33;
+            let namespace = format!("ns-{}", r % 3);
+            let name = format!("pod-{}", (r >> 4) % 40);
+            let node = format!("node-{}", (r >> 12) % 5);
+            if step % 4 == 3 {
+                index.remove(&namespace, &name);
+                model.remove(&(namespace, name));
+            } else {
+                index.insert(pod(&namespace, &name, &node));
+                model.insert((namespace, name), node);
+            }
+        }
+        assert_eq!(index.len(), model.len());
+        let held: Vec<(String, String, String)> = index
+            .iter()
+            .map(|p| (p.namespace.to_string(), p.name.to_string(), p.node_name.to_string()))
+            .collect();
+        let want: Vec<(String, String, String)> = model
+            .iter()
+            .map(|((ns, n), node)| (ns.clone(), n.clone(), node.clone()))
+            .collect();
+        assert_eq!(held, want);
+        for ((namespace, name), node) in &model {
+            assert_eq!(index.get(namespace, name).map(|p| &*p.node_name), Some(node.as_str()));
+        }
+        let mut by_node: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
+        for ((namespace, name), node) in &model {
+            by_node.entry(node).or_default().push((namespace, name));
+        }
+        let held_by_node: BTreeMap<&str, Vec<(&str, &str)>> = index
+            .by_node()
+            .map(|(node, pods)| (node, pods.iter().map(|p| key(p)).collect()))
+            .collect();
+        assert_eq!(held_by_node, by_node);
     }
 }

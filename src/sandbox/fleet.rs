@@ -191,10 +191,10 @@ impl Fleet {
             .iter()
             .flat_map(|n| {
                 n.pods.iter().map(|p| PodInfo {
-                    namespace: p.namespace.clone(),
-                    name: p.name.clone(),
+                    namespace: p.namespace.as_str().into(),
+                    name: p.name.as_str().into(),
                     labels: p.labels.clone(),
-                    node_name: n.name.clone(),
+                    node_name: n.name.as_str().into(),
                 })
             })
             .collect();

@@ -26,6 +26,7 @@ mod window;
 #[cfg(test)]
 mod tests;
 
+use std::ops::Deref;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -159,8 +160,11 @@ impl Store {
     }
 
     /// The pod's usage, if it was in the node's last batch, has usage, and is fresh at `now`.
-    pub fn pod_usage(&self, node: &str, namespace: &str, pod: &str, now: Instant) -> Option<Arc<PodUsage>> {
-        self.fresh(node, now)?.pod(namespace, pod)?.usage.clone()
+    pub fn pod_usage(&self, node: &str, namespace: &str, pod: &str, now: Instant) -> Option<HeldPodUsage> {
+        let state = self.fresh(node, now)?;
+        let position = state.pod_position(namespace, pod)?;
+        state.pods.get(position)?.usage.as_ref()?;
+        Some(HeldPodUsage { state, position })
     }
 
     /// The pods held for `node` if its data is fresh at `now`, for a LIST that walks the
@@ -212,6 +216,40 @@ impl Store {
     }
 }
 
+/// One pod's usage as held at one moment (see [`Store::pod_usage`]): it keeps that node's
+/// state alive, as an `Arc` of the usage alone would, without an allocation per pod.
+#[derive(Debug)]
+pub struct HeldPodUsage {
+    state: Arc<NodeState>,
+    /// Of a pod that has usage, in an immutable state.
+    position: usize,
+}
+
+impl Deref for HeldPodUsage {
+    type Target = PodUsage;
+
+    fn deref(&self) -> &PodUsage {
+        // Built only for a position that has usage in a state that never changes, so the
+        // fallback is never reached; it exists so no path can panic.
+        static NO_USAGE: PodUsage = PodUsage {
+            timestamp: Timestamp::ZERO,
+            window: Duration::ZERO,
+            containers: Vec::new(),
+        };
+        self.state
+            .pods
+            .get(self.position)
+            .and_then(|pod| pod.usage.as_ref())
+            .unwrap_or(&NO_USAGE)
+    }
+}
+
+impl PartialEq for HeldPodUsage {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
 /// One node's pods as held at one moment (see [`Store::node_pods`]).
 #[derive(Debug)]
 pub struct NodePods(Arc<NodeState>);
@@ -222,7 +260,7 @@ impl NodePods {
         self.0
             .pods
             .iter()
-            .filter_map(|pod| Some((&*pod.namespace, &*pod.name, pod.usage.as_deref()?)))
+            .filter_map(|pod| Some((&*pod.namespace, &*pod.name, pod.usage.as_ref()?)))
     }
 
     /// A cursor for looking pods up in (namespace, name) order.
@@ -249,7 +287,7 @@ impl<'s> PodCursor<'s> {
         let pod = node::seek(self.pods, &mut self.next, |p| {
             (&*p.namespace, &*p.name).cmp(&(namespace, name))
         })?;
-        pod.usage.as_deref()
+        pod.usage.as_ref()
     }
 }
 

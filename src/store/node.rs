@@ -35,8 +35,10 @@ pub(super) struct PodState {
     pub(super) namespace: Arc<str>,
     pub(super) name: Arc<str>,
     /// Sorted by name.
-    containers: Vec<ContainerState>,
-    pub(super) usage: Option<Arc<PodUsage>>,
+    containers: Box<[ContainerState]>,
+    /// Inline: one allocation fewer per pod and per apply than an `Arc` of its own; readers
+    /// that need it past the map lookup hold the node's state instead.
+    pub(super) usage: Option<PodUsage>,
 }
 
 #[derive(Debug)]
@@ -75,7 +77,7 @@ impl NodeState {
             let old_pod = seek(old_pods, &mut old_cursor, |p| {
                 (&*p.namespace, &*p.name).cmp(&(namespace, pod))
             });
-            let containers = advance_containers(old_pod, group, resolution);
+            let containers = advance_containers(old_pod, old_pods, &pods, group, resolution);
             let usage = pod_usage(node, namespace, pod, &containers);
             pods.push(PodState {
                 // Reuse held names; pods of one namespace are adjacent, so share theirs.
@@ -97,7 +99,7 @@ impl NodeState {
             served_pods: pods.iter().filter(|p| p.usage.is_some()).count(),
             containers_with_prev: pods
                 .iter()
-                .flat_map(|p| &p.containers)
+                .flat_map(|p| p.containers.iter())
                 .filter(|c| c.window.prev.is_some())
                 .count(),
             pods,
@@ -114,20 +116,24 @@ impl NodeState {
         self.window.is_some_and(|w| w.prev.is_some())
     }
 
-    pub(super) fn pod(&self, namespace: &str, name: &str) -> Option<&PodState> {
-        let i = self
-            .pods
+    /// Where the pod is in [`NodeState::pods`], if held.
+    pub(super) fn pod_position(&self, namespace: &str, name: &str) -> Option<usize> {
+        self.pods
             .binary_search_by(|p| (&*p.namespace, &*p.name).cmp(&(namespace, name)))
-            .ok()?;
-        self.pods.get(i)
+            .ok()
     }
 }
 
+/// The pod's containers after `samples`. A container the pod already had keeps its name; a
+/// new one shares the name of any container of the node, old or built this apply, that has
+/// it: a node's pods mostly repeat a few container names (`app`, the sidecars).
 fn advance_containers(
     old_pod: Option<&PodState>,
+    old_pods: &[PodState],
+    built: &[PodState],
     samples: &[&ContainerSample<'_>],
     resolution: Duration,
-) -> Vec<ContainerState> {
+) -> Box<[ContainerState]> {
     let old = old_pod.map_or(&[][..], |p| &p.containers[..]);
     let mut cursor = 0;
     samples
@@ -135,11 +141,26 @@ fn advance_containers(
         .map(|sample| {
             let held = seek(old, &mut cursor, |c| (*c.name).cmp(&*sample.container));
             ContainerState {
-                name: held.map_or_else(|| Arc::from(&*sample.container), |c| Arc::clone(&c.name)),
+                name: held.map_or_else(
+                    || shared_name(old_pods, built, &sample.container),
+                    |c| Arc::clone(&c.name),
+                ),
                 window: Window::advance_container(held.map(|c| &c.window), sample.point, resolution),
             }
         })
         .collect()
+}
+
+/// An allocation of container name `name` held by any of `pods`, or a new one. Only new
+/// containers ask, so in the steady state this never runs; a linear scan finds a common name
+/// within the first pods and costs a node's container count when the name is new.
+fn shared_name(old_pods: &[PodState], built: &[PodState], name: &str) -> Arc<str> {
+    old_pods
+        .iter()
+        .chain(built)
+        .flat_map(|p| p.containers.iter())
+        .find(|c| *c.name == *name)
+        .map_or_else(|| Arc::from(name), |c| Arc::clone(&c.name))
 }
 
 /// A pod's usage (§2.5), or `None` when any container lacks a prev point.
@@ -149,7 +170,7 @@ fn advance_containers(
 /// with no containers, a null timestamp and a `0s` window, which an HPA reads as zero usage.
 /// The pod's timestamp and window are those of the container with the earliest last
 /// timestamp; among ties the first by name wins.
-fn pod_usage(node: &str, namespace: &str, pod: &str, containers: &[ContainerState]) -> Option<Arc<PodUsage>> {
+fn pod_usage(node: &str, namespace: &str, pod: &str, containers: &[ContainerState]) -> Option<PodUsage> {
     let mut served = Vec::with_capacity(containers.len());
     let mut earliest: Option<NodeUsage> = None;
     for c in containers {
@@ -173,11 +194,11 @@ fn pod_usage(node: &str, namespace: &str, pod: &str, containers: &[ContainerStat
         }
     }
     let earliest = earliest?;
-    Some(Arc::new(PodUsage {
+    Some(PodUsage {
         timestamp: earliest.timestamp,
         window: earliest.window,
         containers: served,
-    }))
+    })
 }
 
 /// The batch's containers in (namespace, pod, container) order with one sample per key, the

@@ -265,10 +265,10 @@ impl Drop for Kubelets {
 
 pub fn pod(namespace: &str, name: &str, node: &str, label_pairs: &[(&str, &str)]) -> PodInfo {
     PodInfo {
-        namespace: namespace.to_owned(),
-        name: name.to_owned(),
+        namespace: namespace.into(),
+        name: name.into(),
         labels: labels(label_pairs),
-        node_name: node.to_owned(),
+        node_name: node.into(),
     }
 }
 

@@ -267,8 +267,34 @@ fn known_containers_keep_their_names_across_applies() {
 }
 
 #[test]
+fn pods_of_a_node_share_one_allocation_per_container_name() {
+    let mut f = Fixture::new();
+    let batch = |pods: &[&'static str], ts: i64, cpu: u64| {
+        containers_batch(
+            pods.iter()
+                .flat_map(|&pod| ["app", "sidecar"].map(|c| sample("ns1", pod, c, point(at(0), at(ts), cpu, MI))))
+                .collect(),
+        )
+    };
+    f.apply("node1", batch(&["pod1", "pod2"], 110, 10 * CS));
+    // pod3 arrives while pod1 leaves, as a rollout replaces pods.
+    f.apply("node1", batch(&["pod2", "pod3"], 120, 20 * CS));
+    f.apply("node1", batch(&["pod2", "pod3", "pod4"], 130, 30 * CS));
+    let pods = f.store.node_pods("node1", f.now).unwrap();
+    let served: Vec<_> = pods.iter().collect();
+    assert_eq!(served.len(), 2, "pod4 has no prev point yet");
+    let want = pod_usage(at(130), secs(10), &[("app", usage(CS, MI)), ("sidecar", usage(CS, MI))]);
+    for (_, _, usage) in &served {
+        assert_eq!(**usage, want);
+    }
+    let (pod2, pod3) = (&served[0].2.containers, &served[1].2.containers);
+    assert!(Arc::ptr_eq(&pod2[0].name, &pod3[0].name));
+    assert!(Arc::ptr_eq(&pod2[1].name, &pod3[1].name));
+}
+
+#[test]
 fn the_store_is_send_and_sync() {
     fn shared<T: Send + Sync>() {}
     shared::<Store>();
-    shared::<Arc<PodUsage>>();
+    shared::<HeldPodUsage>();
 }
