@@ -82,13 +82,15 @@ impl Seeded {
     }
 }
 
+/// Two containers per pod on average (a service-mesh sidecar is common), as the fleet bench's
+/// brief specifies: 30 pods × 2 containers per node.
 const APPS: [(&str, &str, &[&str]); 6] = [
     ("default", "web", &["app", "istio-proxy"]),
-    ("default", "api", &["api"]),
+    ("default", "api", &["api", "istio-proxy"]),
     ("shop", "checkout", &["checkout", "istio-proxy"]),
-    ("shop", "cart", &["cart"]),
+    ("shop", "cart", &["cart", "istio-proxy"]),
     ("kube-system", "coredns", &["coredns"]),
-    ("monitoring", "prometheus", &["prometheus", "config-reloader"]),
+    ("monitoring", "prometheus", &["prometheus", "config-reloader", "thanos-sidecar"]),
 ];
 
 impl Fleet {
