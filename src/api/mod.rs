@@ -16,6 +16,7 @@ pub mod rfc3339;
 pub mod selectors;
 pub mod table;
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -36,6 +37,8 @@ pub const GROUP: &str = "metrics.k8s.io";
 /// Versions served, preferred first: `v1` (GA in Kubernetes 1.37) and `v1beta1` (what
 /// upstream serves). Both serve the same objects; only `apiVersion` differs.
 pub const VERSIONS: [&str; 2] = ["v1", "v1beta1"];
+/// `apiVersion` of each of [`VERSIONS`], spelled out so a read formats nothing to name it.
+const API_VERSIONS: [&str; 2] = ["metrics.k8s.io/v1", "metrics.k8s.io/v1beta1"];
 
 /// What a list item is assumed to take before the first list: a PodMetrics with two
 /// containers and two labels is about 450 bytes of JSON.
@@ -189,7 +192,7 @@ impl MetricsApi {
                 resource: route.resource(),
             });
         }
-        let api_version = format!("{GROUP}/{version}");
+        let api_version = api_version(version);
         let mut out = Vec::new();
         let start = match representation {
             Representation::Protobuf => {
@@ -274,6 +277,14 @@ impl MetricsApi {
     }
 }
 
+/// `<group>/<version>`: one of [`API_VERSIONS`] for a served version.
+fn api_version(version: &str) -> Cow<'static, str> {
+    match VERSIONS.iter().position(|v| *v == version) {
+        Some(i) => Cow::Borrowed(API_VERSIONS[i]),
+        None => Cow::Owned(format!("{GROUP}/{version}")),
+    }
+}
+
 /// Seconds from a sample to the read, for `metrics_server_api_metric_freshness_seconds`.
 fn age_seconds(at: ReadTime, sample: Timestamp) -> f64 {
     (at.wall.unix_nanos().saturating_sub(sample.unix_nanos())) as f64 / 1e9
@@ -323,5 +334,13 @@ mod tests {
         ] {
             assert_eq!(p(unserved), None, "{unserved}");
         }
+    }
+
+    #[test]
+    fn each_served_version_names_its_api_version() {
+        for version in VERSIONS {
+            assert_eq!(api_version(version), format!("{GROUP}/{version}"));
+        }
+        assert_eq!(api_version("v2"), "metrics.k8s.io/v2");
     }
 }
