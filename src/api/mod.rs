@@ -233,6 +233,7 @@ impl MetricsApi {
             // A little over the last list's item size: protobuf and JSON items differ by less.
             let per_item = self.item_bytes(route).load(Ordering::Relaxed);
             out.reserve(256 + items * (per_item + per_item / 8));
+            ages.reserve(items);
         } else {
             out.reserve(1024);
         }
