@@ -88,8 +88,6 @@ pub struct Encoder<'v> {
     /// written on first use, copied into every item.
     pod_start: Vec<u8>,
     node_start: Vec<u8>,
-    /// The last window written, as Go spells it: every pod of a scrape shares one.
-    last_window: Option<(std::time::Duration, String)>,
 }
 
 impl<'v> Encoder<'v> {
@@ -101,7 +99,6 @@ impl<'v> Encoder<'v> {
             items: 0,
             scratch: String::with_capacity(32),
             last_time: None,
-            last_window: None,
             pod_start: Vec::new(),
             node_start: Vec::new(),
         };
@@ -176,15 +173,9 @@ impl<'v> Encoder<'v> {
         out.extend_from_slice(b",\"timestamp\":");
         self.time(out, timestamp);
         out.extend_from_slice(b",\"window\":\"");
-        match &self.last_window {
-            Some((last, text)) if *last == window => out.extend_from_slice(text.as_bytes()),
-            _ => {
-                let mut text = String::with_capacity(16);
-                write_go_duration(window, &mut text);
-                out.extend_from_slice(text.as_bytes());
-                self.last_window = Some((window, text));
-            }
-        }
+        self.scratch.clear();
+        write_go_duration(window, &mut self.scratch);
+        out.extend_from_slice(self.scratch.as_bytes());
         out.push(b'"');
     }
 
