@@ -3,6 +3,12 @@
 //! `MetricsApi::read` (inventory walk, store lookups, encoding, freshness telemetry). Throughput
 //! is in pods. Setup (fleet, inventory, two applied scrape cycles per node) is not timed; the
 //! read time is fixed so the data never goes stale mid-run.
+//!
+//! On a shared machine wall time is noise; instructions are not. Before the benchmarks run, the
+//! setup reads LIST-all once as JSON and once as protobuf, so a filter that matches nothing
+//! counts exactly those two reads:
+//! `valgrind --tool=callgrind --toggle-collect='metrics_server_rs::api::MetricsApi::read'
+//! target/release/deps/list-<hash> --bench no-such-bench`.
 
 use std::borrow::Cow;
 use std::cell::Cell;

@@ -62,8 +62,9 @@ fn push_decimal(value: u64, unit: u64, places: usize, out: &mut String) {
         padded[places - text.len()..places].copy_from_slice(text);
         let kept = padded[..places].iter().rposition(|&b| b != b'0').map_or(0, |i| i + 1);
         out.push('.');
-        // Only ASCII digits were written into `padded`.
-        out.extend(padded[..kept].iter().map(|&b| char::from(b)));
+        // Only ASCII digits were written into `padded`, so this never falls back; one copy
+        // instead of a push per digit (this runs for every item of a list).
+        out.push_str(std::str::from_utf8(&padded[..kept]).unwrap_or_default());
     }
 }
 

@@ -19,7 +19,7 @@ use crate::store::Usage;
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     // Kubernetes names and label values never need escaping: copy them whole.
-    if s.bytes().all(|b| !NEEDS_CARE[usize::from(b)]) {
+    if is_plain(s.as_bytes()) {
         out.extend_from_slice(s.as_bytes());
     } else {
         write_escaped(out, s);
@@ -27,23 +27,14 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// Bytes that may need an escape: controls, `"`, `\`, `<`, `>`, `&`, and 0xE2, the first
-/// byte of U+2028 and U+2029.
-const NEEDS_CARE: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 0x20 {
-        table[b] = true;
-        b += 1;
-    }
-    table[b'"' as usize] = true;
-    table[b'\\' as usize] = true;
-    table[b'<' as usize] = true;
-    table[b'>' as usize] = true;
-    table[b'&' as usize] = true;
-    table[0xE2] = true;
-    table
-};
+/// Whether no byte of `s` may need an escape: controls, `"`, `\`, `<`, `>`, `&`, and 0xE2,
+/// the first byte of U+2028 and U+2029. Checks every byte without an early exit, so the
+/// compiler turns it into vector compares (this runs for every name and label of a list).
+fn is_plain(s: &[u8]) -> bool {
+    !s.iter().fold(false, |care, &b| {
+        care | (b < 0x20) | (b == b'"') | (b == b'\\') | (b == b'<') | (b == b'>') | (b == b'&') | (b == 0xE2)
+    })
+}
 
 fn write_escaped(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
@@ -68,6 +59,17 @@ fn write_escaped(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&bytes[start..]);
 }
 
+/// `{"kind":<kind>,"apiVersion":<api_version>,"metadata":`, the start of every object.
+fn object_start(api_version: &str, kind: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    out.extend_from_slice(b"{\"kind\":");
+    write_str(&mut out, kind);
+    out.extend_from_slice(b",\"apiVersion\":");
+    write_str(&mut out, api_version);
+    out.extend_from_slice(b",\"metadata\":");
+    out
+}
+
 /// Per-response state: the values every item shares, the list separator, and scratch space.
 #[derive(Debug)]
 pub struct Encoder<'v> {
@@ -82,17 +84,23 @@ pub struct Encoder<'v> {
     /// The last timestamp written, as its quoted JSON value: a node's pods mostly share
     /// one second, so most items copy it instead of converting again.
     last_time: Option<(i64, Vec<u8>)>,
+    /// `{"kind":"PodMetrics","apiVersion":"…","metadata":` and the same for NodeMetrics:
+    /// written on first use, copied into every item.
+    pod_start: Vec<u8>,
+    node_start: Vec<u8>,
 }
 
 impl<'v> Encoder<'v> {
     pub fn new(api_version: &'v str, created: Timestamp) -> Self {
         let mut encoder = Encoder {
             api_version,
-            created: Vec::with_capacity(24),
+            created: Vec::new(),
             list: false,
             items: 0,
             scratch: String::with_capacity(32),
             last_time: None,
+            pod_start: Vec::new(),
+            node_start: Vec::new(),
         };
         let mut created_json = Vec::with_capacity(24);
         encoder.time(&mut created_json, created);
@@ -102,7 +110,11 @@ impl<'v> Encoder<'v> {
 
     /// A whole `NodeMetrics` object.
     pub fn write_node(&mut self, out: &mut Vec<u8>, node: &NodeItem<'_>) {
-        self.object_start(out, "NodeMetrics", node.name, None, node.labels);
+        if self.node_start.is_empty() {
+            self.node_start = object_start(self.api_version, "NodeMetrics");
+        }
+        out.extend_from_slice(&self.node_start);
+        self.write_metadata(out, node.name, None, node.labels);
         self.sample(out, node.timestamp, node.window);
         out.extend_from_slice(b",\"usage\":");
         self.usage(out, node.usage);
@@ -111,7 +123,11 @@ impl<'v> Encoder<'v> {
 
     /// A whole `PodMetrics` object.
     pub fn write_pod(&mut self, out: &mut Vec<u8>, pod: &PodItem<'_>) {
-        self.object_start(out, "PodMetrics", pod.name, Some(pod.namespace), pod.labels);
+        if self.pod_start.is_empty() {
+            self.pod_start = object_start(self.api_version, "PodMetrics");
+        }
+        out.extend_from_slice(&self.pod_start);
+        self.write_metadata(out, pod.name, Some(pod.namespace), pod.labels);
         self.sample(out, pod.usage.timestamp, pod.usage.window);
         out.extend_from_slice(b",\"containers\":[");
         for (i, container) in pod.usage.containers.iter().enumerate() {
@@ -150,15 +166,6 @@ impl<'v> Encoder<'v> {
             out.push(b'}');
         }
         out.push(b'}');
-    }
-
-    fn object_start(&self, out: &mut Vec<u8>, kind: &str, name: &str, namespace: Option<&str>, labels: &Labels) {
-        out.extend_from_slice(b"{\"kind\":");
-        write_str(out, kind);
-        out.extend_from_slice(b",\"apiVersion\":");
-        write_str(out, self.api_version);
-        out.extend_from_slice(b",\"metadata\":");
-        self.write_metadata(out, name, namespace, labels);
     }
 
     /// `,"timestamp":…,"window":"…"`.
@@ -260,6 +267,27 @@ mod tests {
         assert_eq!(json_str("<&>"), "\"\\u003c\\u0026\\u003e\"");
         assert_eq!(json_str("\u{1}é\u{2028}"), "\"\\u0001é\\u2028\"");
         assert_eq!(json_str("a→b\u{2029}"), "\"a→b\\u2029\"");
+    }
+
+    #[test]
+    fn a_special_byte_anywhere_in_a_long_string_is_escaped() {
+        let plain = "kubernetes.io-metadata.name-0123456789";
+        assert_eq!(json_str(plain), format!("\"{plain}\""));
+        for (special, escaped) in [
+            ("\"", "\\\""),
+            ("\\", "\\\\"),
+            ("<", "\\u003c"),
+            (">", "\\u003e"),
+            ("&", "\\u0026"),
+            ("\u{1f}", "\\u001f"),
+            ("\u{2028}", "\\u2028"),
+        ] {
+            for at in [0, 7, 8, 17, plain.len()] {
+                let input = format!("{}{special}{}", &plain[..at], &plain[at..]);
+                let want = format!("\"{}{escaped}{}\"", &plain[..at], &plain[at..]);
+                assert_eq!(json_str(&input), want, "{special:?} at {at}");
+            }
+        }
     }
 
     #[test]

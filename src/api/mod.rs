@@ -16,6 +16,7 @@ pub mod rfc3339;
 pub mod selectors;
 pub mod table;
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -36,6 +37,8 @@ pub const GROUP: &str = "metrics.k8s.io";
 /// Versions served, preferred first: `v1` (GA in Kubernetes 1.37) and `v1beta1` (what
 /// upstream serves). Both serve the same objects; only `apiVersion` differs.
 pub const VERSIONS: [&str; 2] = ["v1", "v1beta1"];
+/// `apiVersion` of each of [`VERSIONS`], spelled out so a read formats nothing to name it.
+const API_VERSIONS: [&str; 2] = ["metrics.k8s.io/v1", "metrics.k8s.io/v1beta1"];
 
 /// What a list item is assumed to take before the first list: a PodMetrics with two
 /// containers and two labels is about 450 bytes of JSON.
@@ -189,7 +192,7 @@ impl MetricsApi {
                 resource: route.resource(),
             });
         }
-        let api_version = format!("{GROUP}/{version}");
+        let api_version = api_version(version);
         let mut out = Vec::new();
         let start = match representation {
             Representation::Protobuf => {
@@ -230,6 +233,7 @@ impl MetricsApi {
             // A little over the last list's item size: protobuf and JSON items differ by less.
             let per_item = self.item_bytes(route).load(Ordering::Relaxed);
             out.reserve(256 + items * (per_item + per_item / 8));
+            ages.reserve(items);
         } else {
             out.reserve(1024);
         }
@@ -271,6 +275,14 @@ impl MetricsApi {
             Route::ListNodes | Route::GetNode(_) => nodes,
             Route::ListPods { .. } | Route::GetPod { .. } => pods,
         }
+    }
+}
+
+/// `<group>/<version>`: one of [`API_VERSIONS`] for a served version.
+fn api_version(version: &str) -> Cow<'static, str> {
+    match VERSIONS.iter().position(|v| *v == version) {
+        Some(i) => Cow::Borrowed(API_VERSIONS[i]),
+        None => Cow::Owned(format!("{GROUP}/{version}")),
     }
 }
 
@@ -323,5 +335,13 @@ mod tests {
         ] {
             assert_eq!(p(unserved), None, "{unserved}");
         }
+    }
+
+    #[test]
+    fn each_served_version_names_its_api_version() {
+        for version in VERSIONS {
+            assert_eq!(api_version(version), format!("{GROUP}/{version}"));
+        }
+        assert_eq!(api_version("v2"), "metrics.k8s.io/v2");
     }
 }

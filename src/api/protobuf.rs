@@ -53,7 +53,8 @@ impl<'v> Encoder<'v> {
     /// Opens a list item (field 2 of a list) or, for a get, nothing: the object's fields are
     /// the envelope's `raw` itself.
     fn open_item(&self, out: &mut Vec<u8>) -> Option<Nested> {
-        self.list.then(|| pb::begin(out, 2))
+        // An item is a few hundred bytes: two length bytes spare moving it when it closes.
+        self.list.then(|| pb::begin_wide(out, 2))
     }
 
     fn object_meta(&self, out: &mut Vec<u8>, name: &str, namespace: &str, labels: &Labels) {

@@ -56,7 +56,7 @@ pub fn write_memory(bytes: u64, out: &mut String) {
         value /= 1024;
         power += 1;
     }
-    push_u128(u128::from(value), out);
+    push_u64(value, out);
     // value < 2^64 = 1024^6.4, so power ≤ 6 and the lookup always succeeds.
     out.push_str(BINARY_SUFFIXES.get(power).copied().unwrap_or_default());
 }
@@ -84,22 +84,31 @@ fn write_decimal_si(mantissa: u64, scale: i32, out: &mut String) {
         out.push('0');
         return;
     }
-    let mut amount = u128::from(mantissa);
+    // u64 arithmetic: u128 division is a library call, and this runs twice per container
+    // of every listed pod. Stripping zeros only shrinks the mantissa; lowering the exponent
+    // multiplies it back by at most 100, which can overflow only for values near u64::MAX.
+    let mut amount = mantissa;
     let mut exponent = scale;
     while amount % 10 == 0 {
         amount /= 10;
         exponent += 1;
     }
     let lower_by = exponent.rem_euclid(3);
-    amount *= 10u128.pow(lower_by.unsigned_abs());
     exponent -= lower_by;
-    push_u128(amount, out);
+    match amount.checked_mul(10u64.pow(lower_by.unsigned_abs())) {
+        Some(amount) => push_u64(amount, out),
+        None => push_u128(u128::from(amount) * 10u128.pow(lower_by.unsigned_abs()), out),
+    }
     // Our inputs keep the exponent within −9..=9 (a u64 at scale −9 or −8, or < 1024 at
     // scale 0). apimachinery prints no suffix for an exponent outside its table; so do we.
     let suffix = usize::try_from((exponent + 9) / 3)
         .ok()
         .and_then(|i| DECIMAL_SUFFIXES.get(i));
     out.push_str(suffix.copied().unwrap_or_default());
+}
+
+fn push_u64(value: u64, out: &mut String) {
+    out.push_str(itoa::Buffer::new().format(value));
 }
 
 fn push_u128(value: u128, out: &mut String) {

@@ -68,7 +68,7 @@ where
         Fut: Future<Output = Result<V, E>>,
     {
         let now = (self.clock)();
-        let slot = self.slot(key.clone(), now);
+        let slot = self.slot(&key, now);
         let (value, expires) = slot
             .get_or_try_init(|| async {
                 let value = fetch().await?;
@@ -85,9 +85,10 @@ where
     }
 
     /// The slot for `key`: the current one unless it holds an expired answer. The map's guard
-    /// is released before returning, so no lock is held while a fetch runs.
-    fn slot(&self, key: K, now: Instant) -> Arc<OnceCell<Stamped<V>>> {
-        if let Some(slot) = self.entries.get(&key) {
+    /// is released before returning, so no lock is held while a fetch runs. The key is cloned
+    /// only to insert it: a hit (every request but the first per TTL) copies nothing.
+    fn slot(&self, key: &K, now: Instant) -> Arc<OnceCell<Stamped<V>>> {
+        if let Some(slot) = self.entries.get(key) {
             if !is_expired(&slot, now) {
                 return slot.clone();
             }
@@ -95,7 +96,7 @@ where
         if self.entries.len() >= self.capacity {
             self.shrink(now);
         }
-        match self.entries.entry(key) {
+        match self.entries.entry(key.clone()) {
             Entry::Occupied(mut occupied) => {
                 if is_expired(occupied.get(), now) {
                     occupied.insert(Arc::default());

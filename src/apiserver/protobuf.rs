@@ -14,8 +14,8 @@
 //! writes, in field-number order.
 //!
 //! Nested messages whose length is not known up front are written in place: [`begin`] reserves
-//! one length byte and [`end`] widens it (shifting the few bytes written since) only when the
-//! message reaches 128 bytes. The envelope reserves five bytes for `raw`'s length and moves its
+//! one length byte ([`begin_wide`] two, for list items) and [`end`] shifts the bytes written
+//! since only when the minimal varint of the length needs a different width. The envelope reserves five bytes for `raw`'s length and moves its
 //! short prefix instead of the body, so [`Envelope::finish`] never copies a large document.
 
 /// `k8s\0`, the first four bytes of every Kubernetes protobuf body.
@@ -78,29 +78,48 @@ pub fn put_string_entry(out: &mut Vec<u8>, field: u8, k: &str, v: &str) {
 #[derive(Debug)]
 #[must_use = "a nested message must be closed with `end`"]
 pub struct Nested {
-    /// Index of the reserved length byte.
+    /// Index of the first reserved length byte.
     at: usize,
+    /// Length bytes reserved: the expected width of the length's varint.
+    width: usize,
 }
 
 /// Opens a nested message (or any length-delimited field) of unknown length.
 pub fn begin(out: &mut Vec<u8>, field: u8) -> Nested {
-    out.push(key(field, LEN));
-    out.push(0);
-    Nested { at: out.len() - 1 }
+    begin_reserving(out, field, 1)
 }
 
-/// Closes a nested message: writes its length, widening the reserved byte when needed.
+/// Opens a nested message expected to take 128 to 16,383 bytes, such as a list item: its
+/// length gets two bytes up front, so [`end`] shifts nothing in the usual case.
+pub fn begin_wide(out: &mut Vec<u8>, field: u8) -> Nested {
+    begin_reserving(out, field, 2)
+}
+
+fn begin_reserving(out: &mut Vec<u8>, field: u8, width: usize) -> Nested {
+    out.push(key(field, LEN));
+    let at = out.len();
+    out.resize(at + width, 0);
+    Nested { at, width }
+}
+
+/// Closes a nested message: writes its length as a minimal varint, moving the bytes written
+/// since [`begin`] when the reserved room was too small or too large.
 pub fn end(out: &mut Vec<u8>, nested: Nested) {
-    let body = nested.at + 1;
+    let body = nested.at + nested.width;
     let len = out.len() - body;
-    if len < 0x80 {
+    if len < 0x80 && nested.width == 1 {
         out[nested.at] = len as u8;
         return;
     }
     let width = varint_len(len as u64);
     let old_end = out.len();
-    out.resize(old_end + width - 1, 0);
-    out.copy_within(body..old_end, body + width - 1);
+    if width > nested.width {
+        out.resize(old_end + width - nested.width, 0);
+        out.copy_within(body..old_end, nested.at + width);
+    } else if width < nested.width {
+        out.copy_within(body..old_end, nested.at + width);
+        out.truncate(old_end - (nested.width - width));
+    }
     let mut varint = [0u8; 10];
     let n = write_varint_into(&mut varint, len as u64);
     out[nested.at..nested.at + n].copy_from_slice(&varint[..n]);
@@ -203,16 +222,18 @@ mod tests {
     }
 
     #[test]
-    fn nested_lengths_widen_past_127_bytes() {
-        for n in [0usize, 1, 127, 128, 300, 20_000] {
-            let mut out = vec![0xee];
-            let nested = begin(&mut out, 2);
-            out.extend(std::iter::repeat_n(7u8, n));
-            end(&mut out, nested);
+    fn nested_lengths_are_minimal_varints_whatever_room_was_reserved() {
+        for n in [0usize, 1, 127, 128, 300, 16_383, 16_384, 20_000, 3_000_000] {
             let mut want = vec![0xee, 0x12];
             put_varint(&mut want, n as u64);
-            want.extend(std::iter::repeat_n(7u8, n));
-            assert_eq!(out, want, "{n}");
+            want.extend((0..n).map(|i| i as u8));
+            for open in [begin, begin_wide] {
+                let mut out = vec![0xee];
+                let nested = open(&mut out, 2);
+                out.extend((0..n).map(|i| i as u8));
+                end(&mut out, nested);
+                assert_eq!(out, want, "{n}");
+            }
         }
     }
 
