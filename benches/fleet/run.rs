@@ -23,11 +23,13 @@ macro_rules! progress {
 }
 
 pub(crate) async fn fleet_size(options: &Options, nodes: usize) -> Result<(Row, Option<ChurnRun>)> {
-    let needed = 2 * nodes as u64 + 1024;
+    // The busiest process: a simulator process with its listeners and their accepted
+    // connections, or the server with one connection per kubelet.
+    let needed = (2 * nodes.min(crate::simulator::KUBELETS_PER_PROCESS)).max(nodes) as u64 + 1024;
     if let Some(limit) = measure::open_files_limit().filter(|l| *l < needed) {
         progress!(
             nodes,
-            "warning: open-files limit {limit} < {needed}; raise it (ulimit -n) if the simulator fails to bind"
+            "warning: open-files limit {limit} < {needed}; raise it (ulimit -n) if a process runs out of files"
         );
     }
     let dir = tempfile::tempdir()?;

@@ -78,7 +78,7 @@ type NodeCell = Arc<RwLock<Arc<SimulatedNode>>>;
 /// Kubelets one process serves at most. Each holds two sockets (its listener and the server's
 /// connection), and a process here may open 20,000 files (`ulimit -Hn`, not raisable without
 /// privileges); larger fleets are split over helper processes, each with its own CA.
-const KUBELETS_PER_PROCESS: usize = 8_000;
+pub(crate) const KUBELETS_PER_PROCESS: usize = 8_000;
 
 pub(crate) async fn run(options: SimOptions) -> Result<()> {
     if let Some((first, count)) = options.kubelets {

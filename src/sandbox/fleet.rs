@@ -90,7 +90,11 @@ const APPS: [(&str, &str, &[&str]); 6] = [
     ("shop", "checkout", &["checkout", "istio-proxy"]),
     ("shop", "cart", &["cart", "istio-proxy"]),
     ("kube-system", "coredns", &["coredns"]),
-    ("monitoring", "prometheus", &["prometheus", "config-reloader", "thanos-sidecar"]),
+    (
+        "monitoring",
+        "prometheus",
+        &["prometheus", "config-reloader", "thanos-sidecar"],
+    ),
 ];
 
 impl Fleet {
