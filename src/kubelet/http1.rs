@@ -578,3 +578,45 @@ impl ChunkedDecoder {
 #[cfg(test)]
 #[path = "http1_tests.rs"]
 mod tests;
+
+/// The response reader on bytes a kubelet might send, for the `kubelet_response` fuzz target:
+/// `(status, body length, reusable)` or the error's text. The bytes arrive `piece` at a time
+/// (0 counts as 1), as TCP and TLS may cut them anywhere.
+#[doc(hidden)]
+pub fn read_response_for_fuzzing(bytes: &[u8], piece: usize, limit: usize) -> Result<(u16, usize, bool), String> {
+    let mut stream = tokio::io::join(
+        Pieces {
+            rest: bytes,
+            piece: piece.max(1),
+        },
+        tokio::io::sink(),
+    );
+    let mut body = Vec::new();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let response = runtime
+        .block_on(get(&mut stream, b"GET / HTTP/1.1\r\n\r\n", &mut body, limit))
+        .map_err(|e| e.to_string())?;
+    Ok((response.status, body.len(), response.reusable))
+}
+
+/// A reader handing out at most `piece` bytes per read.
+struct Pieces<'a> {
+    rest: &'a [u8],
+    piece: usize,
+}
+
+impl AsyncRead for Pieces<'_> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let n = self.piece.min(self.rest.len()).min(buf.remaining());
+        let (now, later) = self.rest.split_at(n);
+        buf.put_slice(now);
+        self.rest = later;
+        std::task::Poll::Ready(Ok(()))
+    }
+}

@@ -8,7 +8,8 @@ pub mod client;
 mod connections;
 pub mod credentials;
 pub mod decode;
-mod http1;
+#[doc(hidden)]
+pub mod http1;
 pub mod sample;
 
 pub use decode::{decode, DecodeError};
