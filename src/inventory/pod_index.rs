@@ -11,7 +11,6 @@
 //! namespace's name, every pod of a node the node's, and the by-name map's key is the pod's own
 //! name. At 150k pods that is one string per pod (its name) instead of four.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use imbl::OrdMap;
@@ -34,37 +33,13 @@ pub struct PodIndex {
 
 impl PodIndex {
     /// Builds the index from a list, keeping the last of any duplicate (namespace, name).
+    /// Each pod goes through [`insert`](Self::insert), as a relist's pods do, so names are
+    /// interned by the one path that does it.
     pub fn from_pods(pods: impl IntoIterator<Item = PodInfo>) -> Self {
-        let mut unique: BTreeMap<(Arc<str>, Arc<str>), PodInfo> = BTreeMap::new();
-        for pod in pods {
-            unique.insert((Arc::clone(&pod.namespace), Arc::clone(&pod.name)), pod);
-        }
         let mut index = PodIndex::default();
-        let mut by_node: BTreeMap<Arc<str>, Vec<Arc<PodInfo>>> = BTreeMap::new();
-        for (_, mut pod) in unique {
-            if let Some((namespace, _)) = index.by_namespace.get_key_value(&*pod.namespace) {
-                pod.namespace = Arc::clone(namespace);
-            }
-            if let Some((node, _)) = by_node.get_key_value(&*pod.node_name) {
-                pod.node_name = Arc::clone(node);
-            }
-            let pod = Arc::new(pod);
-            by_node
-                .entry(Arc::clone(&pod.node_name))
-                .or_default()
-                .push(Arc::clone(&pod));
-            index
-                .by_namespace
-                .entry(Arc::clone(&pod.namespace))
-                .or_default()
-                .insert(Arc::clone(&pod.name), pod);
-            index.len += 1;
+        for pod in pods {
+            index.insert(pod);
         }
-        // Entries came in (namespace, name) order, so every node's list is already sorted.
-        index.by_node = by_node
-            .into_iter()
-            .map(|(node, pods)| (node, NodePods::from(pods)))
-            .collect();
         index
     }
 
@@ -170,6 +145,8 @@ fn key(pod: &PodInfo) -> (&str, &str) {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     fn pod(namespace: &str, name: &str, node: &str) -> PodInfo {
