@@ -104,7 +104,8 @@ pub(crate) enum Verdict<T> {
 #[derive(Debug)]
 pub struct PeerVerdict {
     front_proxy: Verdict<()>,
-    client: Verdict<User>,
+    /// Already in `system:authenticated`: every request on the connection shares it.
+    client: Verdict<Arc<User>>,
 }
 
 impl PeerVerdict {
@@ -138,11 +139,14 @@ impl PeerVerdict {
             Some(ca) => match ca.verify(chain) {
                 // Upstream: a certificate without a CN names nobody; no opinion.
                 Ok(subject) if subject.common_name.is_empty() => Verdict::NotApplicable,
-                Ok(subject) => Verdict::Trusted(User {
-                    name: subject.common_name,
-                    groups: subject.organizations,
-                    ..User::default()
-                }),
+                Ok(subject) => Verdict::Trusted(Arc::new(
+                    User {
+                        name: subject.common_name,
+                        groups: subject.organizations,
+                        ..User::default()
+                    }
+                    .with_authenticated_group(),
+                )),
                 Err(error) => {
                     tracing::debug!(error = %super::error_chain(&error), ca = ca.origin(), "client certificate not trusted");
                     Verdict::Rejected
@@ -175,7 +179,8 @@ impl Default for AuthenticationOptions {
 pub struct Authenticator {
     trust: TrustSource,
     tokens: Option<Tokens>,
-    anonymous: bool,
+    /// `system:anonymous`, when anonymous requests are allowed.
+    anonymous: Option<Arc<User>>,
     clock: Clock,
 }
 
@@ -184,7 +189,7 @@ impl std::fmt::Debug for Authenticator {
         f.debug_struct("Authenticator")
             .field("trust", &self.trust)
             .field("tokens", &self.tokens)
-            .field("anonymous", &self.anonymous)
+            .field("anonymous", &self.anonymous.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -192,8 +197,9 @@ impl std::fmt::Debug for Authenticator {
 #[derive(Debug)]
 struct Tokens {
     reviewer: Arc<dyn TokenReviewer>,
-    /// Keyed by HMAC-SHA256(token); `None` caches a rejected token.
-    cache: TtlCache<[u8; 32], Option<User>>,
+    /// Keyed by HMAC-SHA256(token); `None` caches a rejected token. A user is cached already
+    /// in `system:authenticated` and shared, so a cached token costs no copy of it.
+    cache: TtlCache<[u8; 32], Option<Arc<User>>>,
     ttl: Duration,
     key: HmacKey,
     outage: Outage,
@@ -238,7 +244,7 @@ impl Authenticator {
         Ok(Self {
             trust,
             tokens,
-            anonymous: options.anonymous,
+            anonymous: options.anonymous.then(|| Arc::new(User::anonymous())),
             clock,
         })
     }
@@ -250,6 +256,12 @@ impl Authenticator {
 
     /// Who sent `req` over a connection whose client presented `peer`.
     pub async fn authenticate(&self, req: &Parts, peer: &PeerChain) -> Result<User, Unauthenticated> {
+        self.authenticate_shared(req, peer).await.map(Arc::unwrap_or_clone)
+    }
+
+    /// [`authenticate`](Self::authenticate) without copying a user that is cached (a bearer
+    /// token's, a client certificate's, the anonymous one).
+    pub async fn authenticate_shared(&self, req: &Parts, peer: &PeerChain) -> Result<Arc<User>, Unauthenticated> {
         let trust = self.trust.current();
         let verdict = peer.verdict(trust.generation, (self.clock)(), VERDICT_MAX_AGE, || {
             PeerVerdict::judge(&trust, peer)
@@ -258,41 +270,48 @@ impl Authenticator {
         match (&verdict.front_proxy, &trust.request_header) {
             (Verdict::Trusted(()), Some(config)) => {
                 if let Some(user) = from_headers(config, &req.headers) {
-                    return Ok(user.with_authenticated_group());
+                    return Ok(Arc::new(user.with_authenticated_group()));
                 }
             }
             (Verdict::Rejected, _) => failure = Some(Unauthenticated::UntrustedCertificate),
             _ => {}
         }
         match &verdict.client {
-            Verdict::Trusted(user) => return Ok(user.clone().with_authenticated_group()),
+            Verdict::Trusted(user) => return Ok(user.clone()),
             Verdict::Rejected => failure = Some(Unauthenticated::UntrustedCertificate),
             Verdict::NotApplicable => {}
         }
         if let (Some(token), Some(tokens)) = (bearer_token(&req.headers), &self.tokens) {
             match tokens.review(token).await {
-                Ok(Some(user)) => return Ok(user.with_authenticated_group()),
+                Ok(Some(user)) => return Ok(user),
                 Ok(None) => failure = Some(Unauthenticated::InvalidToken),
                 Err(_) => failure = Some(Unauthenticated::TokenReviewFailed),
             }
         }
-        match failure {
-            Some(why) => Err(why),
-            None if self.anonymous => Ok(User::anonymous()),
-            None => Err(Unauthenticated::AnonymousDisabled),
+        match (failure, &self.anonymous) {
+            (Some(why), _) => Err(why),
+            (None, Some(anonymous)) => Ok(anonymous.clone()),
+            (None, None) => Err(Unauthenticated::AnonymousDisabled),
         }
     }
 }
 
 impl Tokens {
-    async fn review(&self, token: &str) -> Result<Option<User>, ReviewError> {
+    async fn review(&self, token: &str) -> Result<Option<Arc<User>>, ReviewError> {
         let tag = ring::hmac::sign(&self.key.0, token.as_bytes());
         let mut key = [0u8; 32];
         key.copy_from_slice(tag.as_ref());
         let ttl = self.ttl;
         let answer = self
             .cache
-            .get_or_fetch(key, |_| ttl, || self.reviewer.review(token))
+            .get_or_fetch(
+                key,
+                |_| ttl,
+                || async {
+                    let reviewed = self.reviewer.review(token).await?;
+                    Ok(reviewed.map(|user| Arc::new(user.with_authenticated_group())))
+                },
+            )
             .await;
         match &answer {
             Ok(_) => self.outage.succeeded(),

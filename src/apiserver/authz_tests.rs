@@ -215,3 +215,34 @@ fn forbidden_status_json_matches_the_kube_apiserver() {
         r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"forbidden: User \"alice\" cannot get path \"/metrics\"","reason":"Forbidden","details":{},"code":403}"#
     );
 }
+
+#[tokio::test]
+async fn reviews_that_differ_only_in_where_strings_split_are_not_confused() {
+    let f = fixture(AuthorizationOptions::default());
+    // The same characters in the same order, split differently between fields and lists: each
+    // is its own review, so one's cached answer never answers another.
+    let alice = |name: &str, uid: &str, groups: &[&str]| User {
+        uid: uid.into(),
+        ..user(name, groups)
+    };
+    let users = [
+        alice("alice", "", &["ab"]),
+        alice("alice", "", &["a", "b"]),
+        alice("alice", "a", &["b"]),
+        alice("alice", "ab", &[]),
+    ];
+    for u in &users {
+        assert_eq!(f.authz.authorize(u, &nodes("list", "")).await.unwrap(), Decision::Allow);
+    }
+    assert_eq!(f.access.calls.load(Ordering::SeqCst), users.len());
+    let split_targets = [nodes("get", "n1"), nodes("get", "n"), path("/nodesn1")];
+    for target in &split_targets {
+        f.authz.authorize(&users[0], target).await.unwrap();
+    }
+    assert_eq!(f.access.calls.load(Ordering::SeqCst), users.len() + split_targets.len());
+    // Asked again, every one of them is answered from the cache.
+    for u in &users {
+        f.authz.authorize(u, &nodes("list", "")).await.unwrap();
+    }
+    assert_eq!(f.access.calls.load(Ordering::SeqCst), users.len() + split_targets.len());
+}

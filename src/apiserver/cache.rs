@@ -7,6 +7,7 @@
 //! entries are dropped, and if that is not enough, everything is. It does not decide what to
 //! cache; the caller keys it and picks each answer's TTL.
 
+use std::borrow::Borrow;
 use std::future::Future;
 use std::hash::Hash;
 use std::sync::Arc;
@@ -67,8 +68,28 @@ where
     where
         Fut: Future<Output = Result<V, E>>,
     {
+        self.get_or_fetch_by(&key, ttl, fetch).await
+    }
+
+    /// [`get_or_fetch`](Self::get_or_fetch) by a borrowed key (e.g. `&[u8]` for `Vec<u8>`
+    /// keys), made owned only when it is inserted.
+    pub(crate) async fn get_or_fetch_by<Q, E, Fut>(
+        &self,
+        key: &Q,
+        ttl: impl Fn(&V) -> Duration,
+        fetch: impl FnOnce() -> Fut,
+    ) -> Result<V, E>
+    where
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        K: Borrow<Q>,
+        Fut: Future<Output = Result<V, E>>,
+    {
         let now = (self.clock)();
-        let slot = self.slot(&key, now);
+        let slot = self.slot(key, now);
+        if let Some((value, _)) = slot.get() {
+            // `slot` found it unexpired at `now`: a hit reads the clock once.
+            return Ok(value.clone());
+        }
         let (value, expires) = slot
             .get_or_try_init(|| async {
                 let value = fetch().await?;
@@ -79,15 +100,19 @@ where
             .clone();
         if expires <= (self.clock)() {
             // A zero TTL (or a clock that moved past it already): do not keep it.
-            self.entries.remove_if(&key, |_, s| Arc::ptr_eq(s, &slot));
+            self.entries.remove_if(key, |_, s| Arc::ptr_eq(s, &slot));
         }
         Ok(value)
     }
 
     /// The slot for `key`: the current one unless it holds an expired answer. The map's guard
-    /// is released before returning, so no lock is held while a fetch runs. The key is cloned
-    /// only to insert it: a hit (every request but the first per TTL) copies nothing.
-    fn slot(&self, key: &K, now: Instant) -> Arc<OnceCell<Stamped<V>>> {
+    /// is released before returning, so no lock is held while a fetch runs. The key is made
+    /// owned only to insert it: a hit (every request but the first per TTL) copies nothing.
+    fn slot<Q>(&self, key: &Q, now: Instant) -> Arc<OnceCell<Stamped<V>>>
+    where
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        K: Borrow<Q>,
+    {
         if let Some(slot) = self.entries.get(key) {
             if !is_expired(&slot, now) {
                 return slot.clone();
@@ -96,7 +121,7 @@ where
         if self.entries.len() >= self.capacity {
             self.shrink(now);
         }
-        match self.entries.entry(key.clone()) {
+        match self.entries.entry(key.to_owned()) {
             Entry::Occupied(mut occupied) => {
                 if is_expired(occupied.get(), now) {
                     occupied.insert(Arc::default());

@@ -119,24 +119,25 @@ impl Delegation {
     }
 
     /// Admits `req` (from a connection whose client presented `peer`) as its user, or says why
-    /// not.
-    pub async fn admit(&self, req: &Parts, peer: &PeerChain) -> Result<User, Rejection> {
-        let user = match self.authn.authenticate(req, peer).await {
+    /// not. A request whose answers are cached copies no user, target or path.
+    pub async fn admit(&self, req: &Parts, peer: &PeerChain) -> Result<Arc<User>, Rejection> {
+        let user = match self.authn.authenticate_shared(req, peer).await {
             Ok(user) => user,
             Err(why) => {
                 tracing::debug!(path = req.uri.path(), reason = %why, "unauthorized");
                 return Err(Rejection::Unauthorized);
             }
         };
-        let target = request_info::target(&req.method, &req.uri);
-        match self.authz.authorize(&user, &target).await {
+        let path = request_info::decode_path(req.uri.path());
+        let target = request_info::target_of(&req.method, &path, req.uri.query());
+        match self.authz.authorize_ref(&user, &target).await {
             Ok(Decision::Allow) => Ok(user),
             Ok(decision) => {
                 tracing::debug!(user = %user.name, path = req.uri.path(), reason = decision.reason(), "forbidden");
                 Err(Rejection::Forbidden(Box::new(Forbidden {
                     reason: decision.reason().to_owned(),
-                    user,
-                    target,
+                    user: Arc::unwrap_or_clone(user),
+                    target: target.to_target(),
                 })))
             }
             Err(_logged_by_the_authorizer) => Err(Rejection::AuthorizationUnavailable),

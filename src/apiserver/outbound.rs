@@ -149,7 +149,7 @@ where
             inner: Box::pin(fut),
             progress: Arc::default(),
             timeout: self.stall_timeout,
-            timer: Box::pin(tokio::time::sleep(self.stall_timeout)),
+            timer: None,
         });
     }
 }
@@ -160,7 +160,9 @@ struct Watchdog<F> {
     inner: Pin<Box<F>>,
     progress: Arc<Progress>,
     timeout: Duration,
-    timer: Pin<Box<Sleep>>,
+    /// Made on the first poll that leaves a body unsent: most streams send their whole (small)
+    /// body in the poll that answers them, and never pay for a timer.
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl<F: Future<Output = ()>> Future for Watchdog<F> {
@@ -180,10 +182,13 @@ impl<F: Future<Output = ()>> Future for Watchdog<F> {
                 return Poll::Pending;
             };
             let deadline = since + this.timeout;
-            if this.timer.deadline() != deadline {
-                this.timer.as_mut().reset(deadline);
+            let timer = this
+                .timer
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            if timer.deadline() != deadline {
+                timer.as_mut().reset(deadline);
             }
-            if this.timer.as_mut().poll(cx).is_pending() {
+            if timer.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
             if this.progress.get() == Some(since) {

@@ -50,70 +50,222 @@ const PATH_VERBS: [&str; 2] = ["watch", "proxy"];
 /// Subresources of a namespace object itself (`/namespaces/<ns>/status`).
 const NAMESPACE_SUBRESOURCES: [&str; 2] = ["status", "finalize"];
 
+/// [`ResourceAttributes`] borrowed from the request (its decoded path and query), so a request
+/// whose review answer is cached allocates nothing to be authorized.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceRef<'a> {
+    pub verb: &'a str,
+    pub group: &'a str,
+    pub version: &'a str,
+    pub resource: &'a str,
+    pub subresource: &'a str,
+    pub namespace: &'a str,
+    /// Decoded from a `fieldSelector` when the path names no object, hence not always borrowed.
+    pub name: Cow<'a, str>,
+}
+
+/// [`Target`] borrowed from the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetRef<'a> {
+    Resource(ResourceRef<'a>),
+    NonResource { path: &'a str, verb: Cow<'a, str> },
+}
+
+impl TargetRef<'_> {
+    /// The owned target (for a review request or a 403 message).
+    pub fn to_target(&self) -> Target {
+        match self {
+            TargetRef::Resource(r) => Target::Resource(ResourceAttributes {
+                verb: r.verb.to_owned(),
+                group: r.group.to_owned(),
+                version: r.version.to_owned(),
+                resource: r.resource.to_owned(),
+                subresource: r.subresource.to_owned(),
+                namespace: r.namespace.to_owned(),
+                name: r.name.clone().into_owned(),
+            }),
+            TargetRef::NonResource { path, verb } => Target::NonResource {
+                path: (*path).to_owned(),
+                verb: verb.clone().into_owned(),
+            },
+        }
+    }
+}
+
+impl Target {
+    /// The borrowed form, as [`target_of`] gives it.
+    pub fn view(&self) -> TargetRef<'_> {
+        match self {
+            Target::Resource(r) => TargetRef::Resource(ResourceRef {
+                verb: &r.verb,
+                group: &r.group,
+                version: &r.version,
+                resource: &r.resource,
+                subresource: &r.subresource,
+                namespace: &r.namespace,
+                name: Cow::Borrowed(&r.name),
+            }),
+            Target::NonResource { path, verb } => TargetRef::NonResource {
+                path,
+                verb: Cow::Borrowed(verb),
+            },
+        }
+    }
+}
+
 /// The authorization target of a request.
 pub fn target(method: &Method, uri: &Uri) -> Target {
-    let path = decode(uri.path());
-    match resource(method, &path, uri.query()) {
-        Some(attributes) => Target::Resource(attributes),
-        None => Target::NonResource {
-            verb: method.as_str().to_ascii_lowercase(),
-            path: path.into_owned(),
+    let path = decode_path(uri.path());
+    target_of(method, &path, uri.query()).to_target()
+}
+
+/// The request path as authorization reads it: percent-decoded, as Go's `URL.Path` is.
+pub fn decode_path(path: &str) -> Cow<'_, str> {
+    decode(path)
+}
+
+/// The authorization target of a request, borrowed from its decoded path (see [`decode_path`])
+/// and raw query.
+pub fn target_of<'a>(method: &Method, path: &'a str, query: Option<&'a str>) -> TargetRef<'a> {
+    match resource(method, path, query) {
+        Some(attributes) => TargetRef::Resource(attributes),
+        None => TargetRef::NonResource {
+            verb: lower_case_method(method),
+            path,
         },
     }
 }
 
-fn resource(method: &Method, path: &str, query: Option<&str>) -> Option<ResourceAttributes> {
-    let mut parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let mut attributes = ResourceAttributes::default();
-    match parts.first() {
-        Some(&"apis") if parts.len() >= 4 => {
-            attributes.group = parts[1].to_owned();
-            attributes.version = parts[2].to_owned();
-            parts.drain(..3);
+/// Segments the resolver reads at most: `apis/<g>/<v>`, a path verb, `namespaces/<ns>`, then
+/// resource, name and subresource.
+const SEGMENTS_READ: usize = 9;
+
+/// A path's `/`-separated segments (outer slashes trimmed), without collecting them: the first
+/// [`SEGMENTS_READ`], how many there are, and how many the resolver has consumed.
+struct Segments<'a> {
+    first: [&'a str; SEGMENTS_READ],
+    total: usize,
+    consumed: usize,
+}
+
+impl<'a> Segments<'a> {
+    fn new(path: &'a str) -> Self {
+        let mut first = [""; SEGMENTS_READ];
+        let mut total = 0;
+        for segment in path.trim_matches('/').split('/') {
+            if let Some(slot) = first.get_mut(total) {
+                *slot = segment;
+            }
+            total += 1;
         }
-        Some(&"api") if parts.len() >= 3 => {
-            attributes.version = parts[1].to_owned();
-            parts.drain(..2);
+        Self {
+            first,
+            total,
+            consumed: 0,
+        }
+    }
+
+    /// Segments not yet consumed.
+    fn len(&self) -> usize {
+        self.total - self.consumed
+    }
+
+    /// The `i`th segment not yet consumed.
+    fn get(&self, i: usize) -> Option<&'a str> {
+        let at = self.consumed + i;
+        if at < self.total {
+            self.first.get(at).copied()
+        } else {
+            None
+        }
+    }
+
+    /// The `i`th segment not yet consumed, or `""` past the end.
+    fn at(&self, i: usize) -> &'a str {
+        self.get(i).unwrap_or("")
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.consumed = (self.consumed + n).min(self.total);
+    }
+}
+
+fn resource<'a>(method: &Method, path: &'a str, query: Option<&'a str>) -> Option<ResourceRef<'a>> {
+    let mut parts = Segments::new(path);
+    let mut attributes = ResourceRef {
+        verb: "",
+        group: "",
+        version: "",
+        resource: "",
+        subresource: "",
+        namespace: "",
+        name: Cow::Borrowed(""),
+    };
+    match parts.get(0) {
+        Some("apis") if parts.len() >= 4 => {
+            attributes.group = parts.at(1);
+            attributes.version = parts.at(2);
+            parts.consume(3);
+        }
+        Some("api") if parts.len() >= 3 => {
+            attributes.version = parts.at(1);
+            parts.consume(2);
         }
         _ => return None,
     }
-    let verb_in_path = PATH_VERBS.contains(&parts[0]);
+    let verb_in_path = PATH_VERBS.contains(&parts.at(0));
     if verb_in_path {
         if parts.len() < 2 {
             // Nothing to act on (`/apis/g/v/watch`): no resource to authorize against.
             return None;
         }
-        attributes.verb = parts[0].to_owned();
-        parts.remove(0);
+        attributes.verb = parts.at(0);
+        parts.consume(1);
     } else {
-        attributes.verb = method_verb(method).to_owned();
+        attributes.verb = method_verb(method);
     }
-    if parts[0] == "namespaces" && parts.len() > 1 {
-        attributes.namespace = parts[1].to_owned();
-        if parts.len() > 2 && !NAMESPACE_SUBRESOURCES.contains(&parts[2]) {
-            parts.drain(..2);
+    if parts.at(0) == "namespaces" && parts.len() > 1 {
+        attributes.namespace = parts.at(1);
+        if parts.len() > 2 && !NAMESPACE_SUBRESOURCES.contains(&parts.at(2)) {
+            parts.consume(2);
         }
     }
-    attributes.resource = parts[0].to_owned();
+    attributes.resource = parts.at(0);
     if let Some(name) = parts.get(1) {
-        attributes.name = (*name).to_owned();
+        attributes.name = Cow::Borrowed(name);
     }
     if !verb_in_path {
         if let Some(sub) = parts.get(2) {
-            attributes.subresource = (*sub).to_owned();
+            attributes.subresource = sub;
         }
     }
     if attributes.name.is_empty() && attributes.verb == "get" {
         let query = Query(query.unwrap_or(""));
-        attributes.verb = if query.watch() { "watch" } else { "list" }.to_owned();
+        attributes.verb = if query.watch() { "watch" } else { "list" };
         if let Some(name) = query.selected_name() {
-            attributes.name = name;
+            attributes.name = Cow::Owned(name);
         }
     }
     if attributes.name.is_empty() && attributes.verb == "delete" {
-        attributes.verb = "deletecollection".to_owned();
+        attributes.verb = "deletecollection";
     }
     Some(attributes)
+}
+
+/// The method lower-cased, without allocating for the standard ones.
+fn lower_case_method(method: &Method) -> Cow<'static, str> {
+    Cow::Borrowed(match *method {
+        Method::GET => "get",
+        Method::HEAD => "head",
+        Method::POST => "post",
+        Method::PUT => "put",
+        Method::PATCH => "patch",
+        Method::DELETE => "delete",
+        Method::OPTIONS => "options",
+        Method::CONNECT => "connect",
+        Method::TRACE => "trace",
+        _ => return Cow::Owned(method.as_str().to_ascii_lowercase()),
+    })
 }
 
 fn method_verb(method: &Method) -> &'static str {

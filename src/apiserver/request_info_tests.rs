@@ -146,3 +146,32 @@ fn the_path_is_percent_decoded_like_go() {
         resource("list", "default", "pods", "")
     );
 }
+
+#[test]
+fn segments_past_the_subresource_do_not_change_the_target() {
+    let expected = Target::Resource(ResourceAttributes {
+        verb: "get".into(),
+        group: "g".into(),
+        version: "v".into(),
+        resource: "pods".into(),
+        subresource: "status".into(),
+        namespace: "ns".into(),
+        name: "p".into(),
+    });
+    assert_eq!(
+        of(Method::GET, "/apis/g/v/namespaces/ns/pods/p/status/a/b/c/d/e"),
+        expected
+    );
+    let watched = Target::Resource(ResourceAttributes {
+        verb: "watch".into(),
+        group: "g".into(),
+        version: "v".into(),
+        resource: "pods".into(),
+        subresource: String::new(),
+        namespace: "ns".into(),
+        name: "p".into(),
+    });
+    assert_eq!(of(Method::GET, "/apis/g/v/watch/namespaces/ns/pods/p/x/y/z/w"), watched);
+    // The borrowed form and the owned one are the same target.
+    assert_eq!(expected.view().to_target(), expected);
+}
