@@ -1,6 +1,8 @@
-//! Clients of the server's API over HTTPS (HTTP/1.1 keep-alive, bearer token), as `kubectl top`
-//! or an HPA controller would call it through the aggregator: latency percentiles with a few
-//! concurrent clients, and GET throughput. Every phase is bounded by a request count and by time.
+//! Clients of the server's API over HTTPS (bearer token), as `kubectl top` or an HPA controller
+//! would call it through the aggregator: latency percentiles with a few concurrent HTTP/1.1
+//! keep-alive clients, and GET throughput over HTTP/1.1 (a connection per client) and over
+//! HTTP/2 (a few connections, many concurrent streams each: how the kube-apiserver's aggregator
+//! talks to an aggregated API server). Every phase is bounded by a request count and by time.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
-use hyper::client::conn::http1::SendRequest;
+use hyper::client::conn::{http1, http2};
 use hyper::Request;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
@@ -28,7 +30,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub(crate) struct Api {
     address: SocketAddr,
+    /// ALPN `http/1.1`.
     tls: TlsConnector,
+    /// ALPN `h2`, as the aggregator offers it.
+    tls_h2: TlsConnector,
     authorization: String,
 }
 
@@ -42,7 +47,7 @@ impl std::fmt::Debug for Api {
 
 /// One keep-alive connection.
 pub(crate) struct Conn {
-    send: SendRequest<Empty<Bytes>>,
+    send: http1::SendRequest<Empty<Bytes>>,
     authorization: String,
 }
 
@@ -64,19 +69,26 @@ impl Api {
                 .with_safe_default_protocol_versions()?
                 .with_root_certificates(roots)
                 .with_no_client_auth();
+        let mut h2_config = config.clone();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        h2_config.alpn_protocols = vec![b"h2".to_vec()];
         Ok(Api {
             address,
             tls: TlsConnector::from(Arc::new(config)),
+            tls_h2: TlsConnector::from(Arc::new(h2_config)),
             authorization: format!("Bearer {token}"),
         })
     }
 
-    pub(crate) async fn connect(&self) -> Result<Conn> {
+    async fn connect_tls(&self, tls: &TlsConnector) -> Result<tokio_rustls::client::TlsStream<TcpStream>> {
         let tcp = TcpStream::connect(self.address).await?;
         tcp.set_nodelay(true)?;
-        let tls = self.tls.connect(ServerName::try_from("localhost")?, tcp).await?;
-        let (send, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+        Ok(tls.connect(ServerName::try_from("localhost")?, tcp).await?)
+    }
+
+    pub(crate) async fn connect(&self) -> Result<Conn> {
+        let tls = self.connect_tls(&self.tls).await?;
+        let (send, connection) = http1::handshake(TokioIo::new(tls)).await?;
         tokio::spawn(connection);
         Ok(Conn {
             send,
@@ -195,4 +207,94 @@ pub(crate) async fn latency(
 pub(crate) async fn throughput(api: &Api, path: &str, clients: usize, duration: Duration) -> Result<usize> {
     let latency = latency(api, path, JSON, clients, usize::MAX, duration).await?;
     Ok(latency.samples.len())
+}
+
+/// One HTTP/2 connection, shared by the streams opened on it.
+pub(crate) struct H2Conn {
+    send: http2::SendRequest<Empty<Bytes>>,
+    authorization: String,
+}
+
+impl H2Conn {
+    /// GETs `uri` (absolute: HTTP/2 sends scheme and authority as pseudo-headers) on a new
+    /// stream; anything but 200 is an error.
+    async fn get(&mut self, uri: &str) -> Result<()> {
+        let request = Request::builder()
+            .uri(uri)
+            .header(hyper::header::AUTHORIZATION, &self.authorization)
+            .header(hyper::header::ACCEPT, JSON)
+            .body(Empty::new())?;
+        let exchange = async {
+            self.send.ready().await?;
+            let response = self.send.send_request(request).await?;
+            let code = response.status();
+            let mut body = response.into_body();
+            while let Some(frame) = body.frame().await {
+                frame?;
+            }
+            if code != hyper::StatusCode::OK {
+                return Err(format!("GET {uri} (h2): {code}").into());
+            }
+            Ok::<_, crate::BoxError>(())
+        };
+        tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+            .await
+            .map_err(|_| format!("GET {uri} (h2): no answer in {REQUEST_TIMEOUT:?}"))?
+    }
+}
+
+impl Api {
+    async fn connect_h2(&self) -> Result<H2Conn> {
+        let tls = self.connect_tls(&self.tls_h2).await?;
+        if tls.get_ref().1.alpn_protocol() != Some(b"h2".as_slice()) {
+            return Err("the server did not agree to HTTP/2 (ALPN h2)".into());
+        }
+        let (send, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(tls)).await?;
+        tokio::spawn(connection);
+        Ok(H2Conn {
+            send,
+            authorization: self.authorization.clone(),
+        })
+    }
+}
+
+/// GET latencies of `connections` HTTP/2 connections with `streams` requests in flight on each,
+/// back to back, for `duration` (requests in flight then still complete).
+pub(crate) async fn throughput_h2(
+    api: &Api,
+    path: &str,
+    connections: usize,
+    streams: usize,
+    duration: Duration,
+) -> Result<Latency> {
+    let uri = format!("https://localhost{path}");
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..connections {
+        let conn = api.connect_h2().await?;
+        for _ in 0..streams {
+            // A clone of the connection's handle: each stream task sends on the same connection.
+            let mut stream = H2Conn {
+                send: conn.send.clone(),
+                authorization: conn.authorization.clone(),
+            };
+            let uri = uri.clone();
+            tasks.spawn(async move {
+                let mut samples = Vec::new();
+                while started.elapsed() < duration {
+                    let sent = Instant::now();
+                    stream.get(&uri).await?;
+                    samples.push(sent.elapsed());
+                }
+                Ok::<_, crate::BoxError>(samples)
+            });
+        }
+    }
+    let mut result = Latency::default();
+    while let Some(done) = tasks.join_next().await {
+        result.samples.extend(done??);
+    }
+    result.samples.sort();
+    result.elapsed = started.elapsed();
+    Ok(result)
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::clients::{self, Api, JSON, PROTOBUF};
 use crate::measure::{self, ServerMetrics};
 use crate::options::Options;
-use crate::report::{ChurnRun, Row};
+use crate::report::{ChurnRun, H2Get, Row};
 use crate::server::{Server, Simulator};
 use crate::Result;
 
@@ -116,12 +116,17 @@ pub(crate) async fn fleet_size(options: &Options, nodes: usize) -> Result<(Row, 
     let get_path = format!("{METRICS}/namespaces/{pod_namespace}/pods/{pod_name}");
     let get = clients::latency(&api, &get_path, JSON, 2, 5000, Duration::from_secs(5)).await?;
     let (get_per_s, get_per_core) = get_throughput(&api, &server, &get_path, avg_cores).await?;
+    let get_h2 = get_throughput_h2(&api, &server, &get_path, avg_cores).await?;
     progress!(
         nodes,
-        "LIST protobuf p50 {:.1} ms, namespace p50 {:.2} ms, GET p50 {:.3} ms, {get_per_s:.0} GET/s, {get_per_core:.0} per core",
+        "LIST protobuf p50 {:.1} ms, namespace p50 {:.2} ms, GET p50 {:.3} ms, {get_per_s:.0} GET/s, {get_per_core:.0} per core; \
+         HTTP/2 GET p50 {:.3} ms, {:.0} GET/s, {:.0} per core",
         list_proto.percentile_ms(50.0),
         list_ns.percentile_ms(50.0),
-        get.percentile_ms(50.0)
+        get.percentile_ms(50.0),
+        get_h2.latency.percentile_ms(50.0),
+        get_h2.per_s,
+        get_h2.per_core
     );
 
     let churn = if options.churn > 0 {
@@ -158,6 +163,7 @@ pub(crate) async fn fleet_size(options: &Options, nodes: usize) -> Result<(Row, 
         get,
         get_per_s,
         get_per_core,
+        get_h2,
         cpu_ms_per_list,
         log_warnings: warnings,
         log_errors: errors,
@@ -178,6 +184,27 @@ async fn get_throughput(api: &Api, server: &Server, path: &str, background_cores
     // Never credit more than the background's share: at worst the figure is the raw one.
     let cpu = (raw_cpu - background_cores * elapsed).max(raw_cpu * 0.5);
     Ok((done as f64 / elapsed, done as f64 / cpu.max(1e-3)))
+}
+
+/// HTTP/2 GET connections and concurrent streams on each, the aggregator's way: few connections,
+/// many requests multiplexed on each.
+const H2_CONNECTIONS: usize = 2;
+const H2_STREAMS: usize = 16;
+
+/// The HTTP/2 GET phase: [`H2_CONNECTIONS`] × [`H2_STREAMS`] for 5 s, counted like
+/// [`get_throughput`].
+async fn get_throughput_h2(api: &Api, server: &Server, path: &str, background_cores: f64) -> Result<H2Get> {
+    let cpu_before = measure::cpu_seconds(server.pid)?;
+    let latency = clients::throughput_h2(api, path, H2_CONNECTIONS, H2_STREAMS, Duration::from_secs(5)).await?;
+    let elapsed = latency.elapsed.as_secs_f64();
+    let raw_cpu = measure::cpu_seconds(server.pid)? - cpu_before;
+    let cpu = (raw_cpu - background_cores * elapsed).max(raw_cpu * 0.5);
+    let done = latency.samples.len() as f64;
+    Ok(H2Get {
+        per_s: done / elapsed,
+        per_core: done / cpu.max(1e-3),
+        latency,
+    })
 }
 
 /// `--churn C`: C cycles that each replace a tenth of the pods, RSS read at each cycle's end.
