@@ -280,6 +280,10 @@ fn method_verb(method: &Method) -> &'static str {
 }
 
 fn decode(text: &str) -> Cow<'_, str> {
+    if !text.contains('%') {
+        // Nothing to decode, and a `&str` is valid UTF-8 already: skip the lossy re-validation.
+        return Cow::Borrowed(text);
+    }
     percent_decode_str(text).decode_utf8_lossy()
 }
 
