@@ -15,11 +15,13 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::window::Window;
-use super::{ContainerUsage, NodeUsage, PodUsage};
-use crate::kubelet::{ContainerSample, NodeBatch};
+use super::window::{self, Window};
+use super::{ContainerUsage, NodeUsage, PodUsage, Usage};
+use crate::kubelet::{ContainerSample, NodeBatch, Timestamp};
 
-/// One node's windows and the usage they yielded when it was last applied.
+/// One node's windows, the node's usage, and what readiness needs to know of its pods. A pod's
+/// usage is computed from its windows when read ([`NodeState::pod_usage`]): holding it as
+/// well would repeat what the windows hold (~110 bytes a pod).
 #[derive(Debug)]
 pub(super) struct NodeState {
     /// When the batch this state was built from was scraped.
@@ -44,9 +46,6 @@ pub(super) struct PodState {
     /// Where this pod's containers start in [`NodeState::containers`]; sorted by name.
     first_container: u32,
     container_count: u32,
-    /// Inline: one allocation fewer per pod and per apply than an `Arc` of its own; readers
-    /// that need it past the map lookup hold the node's state instead.
-    pub(super) usage: Option<PodUsage>,
 }
 
 impl PodState {
@@ -177,6 +176,7 @@ impl NodeState {
         let mut containers = ContainersBuilder::new(old_containers, samples.len());
         let mut old_cursor = 0;
         let mut pods: Vec<PodState> = Vec::with_capacity(old_pods.len());
+        let mut served_pods = 0;
         for group in samples.chunk_by(|a, b| a.namespace == b.namespace && a.pod == b.pod) {
             let (namespace, pod) = (&*group[0].namespace, &*group[0].pod);
             let old_pod = seek(old_pods, &mut old_cursor, |p| {
@@ -185,7 +185,22 @@ impl NodeState {
             let first = containers.len();
             advance_containers(old_pod, &mut containers, group, resolution);
             let range = first..containers.len();
-            let usage = pod_usage(node, namespace, pod, &containers.new, range.clone());
+            // Computed here only to count servable pods and to log, once per scrape, why a
+            // container is skipped; readers compute it again without logging.
+            let servable = walk_usage(
+                &containers.new,
+                range.clone(),
+                |_, _| {},
+                |i, error| {
+                    let container = containers.new.name(i);
+                    tracing::debug!(
+                        node, namespace, pod, container, %error,
+                        "skipping container usage metric"
+                    );
+                },
+            )
+            .is_some();
+            served_pods += usize::from(servable);
             pods.push(PodState {
                 // Reuse held names; pods of one namespace are adjacent, so share theirs.
                 namespace: old_pod
@@ -197,7 +212,6 @@ impl NodeState {
                 // A batch is a bounded HTTP body: far fewer than 2^32 containers.
                 first_container: u32::try_from(range.start).unwrap_or(u32::MAX),
                 container_count: u32::try_from(range.len()).unwrap_or(0),
-                usage,
             });
         }
         let containers = containers.new;
@@ -206,7 +220,7 @@ impl NodeState {
             applied_at,
             window,
             usage,
-            served_pods: pods.iter().filter(|p| p.usage.is_some()).count(),
+            served_pods,
             containers_with_prev: containers.windows.iter().filter(|w| w.prev.is_some()).count(),
             pods,
             containers,
@@ -221,6 +235,29 @@ impl NodeState {
     /// Whether the node point has a prev (for the storage points gauge).
     pub(super) fn node_has_prev(&self) -> bool {
         self.window.is_some_and(|w| w.prev.is_some())
+    }
+
+    /// The usage of the pod at `position` in [`NodeState::pods`], if it has any.
+    pub(super) fn pod_usage(&self, position: usize) -> Option<PodUsage> {
+        let pod = self.pods.get(position)?;
+        let containers = &self.containers;
+        let mut served = Vec::with_capacity(pod.container_count as usize);
+        let (timestamp, window) = walk_usage(
+            containers,
+            pod.containers(),
+            |i, usage| {
+                served.push(ContainerUsage {
+                    name: containers.name_arc(i).map_or_else(|| Arc::from(""), Arc::clone),
+                    usage,
+                });
+            },
+            |_, _| {},
+        )?;
+        Some(PodUsage {
+            timestamp,
+            window,
+            containers: served,
+        })
     }
 
     /// Where the pod is in [`NodeState::pods`], if held.
@@ -256,43 +293,35 @@ fn advance_containers(
     }
 }
 
-/// A pod's usage (§2.5), or `None` when any container lacks a prev point.
+/// A pod's usage (§2.5) from its containers' windows at `range`: calls `served` with each
+/// container that has usage, in name order, and `failed` with each whose usage cannot be
+/// computed, and returns the pod's timestamp and window; `None` when any container lacks a
+/// prev point.
 ///
 /// A container whose usage cannot be computed is left out. **Deliberate difference from
 /// upstream:** when that leaves no container at all, the pod is omitted; upstream serves it
 /// with no containers, a null timestamp and a `0s` window, which an HPA reads as zero usage.
 /// The pod's timestamp and window are those of the container with the earliest last
 /// timestamp; among ties the first by name wins.
-fn pod_usage(node: &str, namespace: &str, pod: &str, containers: &Containers, range: Range<usize>) -> Option<PodUsage> {
-    let mut served = Vec::with_capacity(range.len());
+fn walk_usage(
+    containers: &Containers,
+    range: Range<usize>,
+    mut served: impl FnMut(usize, Usage),
+    mut failed: impl FnMut(usize, window::Error),
+) -> Option<(Timestamp, Duration)> {
     let mut earliest: Option<NodeUsage> = None;
     for i in range {
-        let window = containers.windows.get(i)?;
-        match window.usage()? {
+        match containers.windows.get(i)?.usage()? {
             Ok(u) => {
-                served.push(ContainerUsage {
-                    name: containers.name_arc(i).map_or_else(|| Arc::from(""), Arc::clone),
-                    usage: u.usage,
-                });
+                served(i, u.usage);
                 if earliest.is_none_or(|e| u.timestamp < e.timestamp) {
                     earliest = Some(u);
                 }
             }
-            Err(error) => {
-                let container = containers.name(i);
-                tracing::debug!(
-                    node, namespace, pod, container, %error,
-                    "skipping container usage metric"
-                );
-            }
+            Err(error) => failed(i, error),
         }
     }
-    let earliest = earliest?;
-    Some(PodUsage {
-        timestamp: earliest.timestamp,
-        window: earliest.window,
-        containers: served,
-    })
+    earliest.map(|e| (e.timestamp, e.window))
 }
 
 /// The batch's containers in (namespace, pod, container) order with one sample per key, the
