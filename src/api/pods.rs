@@ -63,7 +63,7 @@ pub fn list(
                 let mut cursor = held.cursor();
                 for pod in pods.iter().filter(|pod| selected(pod)) {
                     if let Some(usage) = cursor.seek(&pod.namespace, &pod.name) {
-                        emit(pod, usage);
+                        emit(pod, &usage);
                     }
                 }
             }

@@ -1,10 +1,12 @@
 //! Kubernetes labels, stored compactly: every pod carries a few, and at 150,000 pods a map per
 //! pod (a B-tree node of eleven slots plus a heap string per key and value, ~650 bytes for
 //! two labels) was half the inventory's memory. Here a label set is one allocation, a string
-//! holding its size, the end offset of every key and value, then the keys and values back to
-//! back (~100 bytes for two labels), and none at all when empty. The numbers are written as
-//! fixed-width ASCII so the whole set stays one `str` with no unsafe code. Keys are sorted, as
-//! Go prints map keys.
+//! holding its size, per label a key id and the end offsets of its key and value, then the
+//! text back to back, and none at all when empty. Keys are mostly not stored in the set at
+//! all: a cluster repeats a few dozen keys, which the process-wide [`super::label_keys`]
+//! table holds once, so a set names them by id (~90 bytes for four labels instead of ~180).
+//! The numbers are written as fixed-width ASCII so the whole set stays one `str` with no
+//! unsafe code. Keys are sorted, as Go prints map keys.
 
 use std::fmt;
 
@@ -12,32 +14,41 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::label_keys;
+
 /// A set of labels, sorted by key, each key once.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct Labels {
-    /// `n end₁ … end₂ₙ key₁ value₁ key₂ value₂ …`: the number of labels, where each key and
-    /// each value ends in `text` (each number [`DIGITS`] characters wide), then the keys and
-    /// values with no separators, keys ascending. Empty for no labels.
+    /// `n (id₁ keyend₁ valueend₁) … (idₙ keyendₙ valueendₙ) key₁ value₁ key₂ value₂ …`: the
+    /// number of labels; per label its key's id in the key table (0 when the key is held
+    /// inline) and where its key and value end in `text`; then the text of inline keys and of
+    /// values with no separators, keys ascending. An interned key's inline text is empty.
+    /// Empty for no labels.
     text: Box<str>,
 }
 
-/// Characters per number in a label set's header: six bits each, so a set's text may be up
+/// Characters per offset in a label set's header: six bits each, so a set's text may be up
 /// to 16 MiB (an object, labels and all, is at most a few MiB).
 const DIGITS: usize = 4;
+/// Characters per key id: 12 bits, the key table's capacity.
+const ID_DIGITS: usize = 2;
+/// Header characters per label: key id, key end, value end.
+const ENTRY: usize = ID_DIGITS + 2 * DIGITS;
 const DIGIT_BITS: u32 = 6;
 const NUMBER_LIMIT: usize = 1 << (DIGITS as u32 * DIGIT_BITS);
+const _: () = assert!(label_keys::CAPACITY < 1 << (ID_DIGITS as u32 * DIGIT_BITS));
 
-/// Appends `n` (below [`NUMBER_LIMIT`]) as [`DIGITS`] characters in `'0'..='o'`.
-fn push_number(text: &mut String, n: usize) {
-    for digit in (0..DIGITS as u32).rev() {
+/// Appends `n` (below 64^`digits`) as `digits` characters in `'0'..='o'`.
+fn push_number(text: &mut String, n: usize, digits: usize) {
+    for digit in (0..digits as u32).rev() {
         let bits = (n >> (digit * DIGIT_BITS)) & ((1 << DIGIT_BITS) - 1);
         text.push(char::from(b'0' + bits as u8));
     }
 }
 
-/// The number at byte `at` of a header; 0 past the end.
-fn number_at(text: &str, at: usize) -> usize {
-    text.as_bytes().get(at..at + DIGITS).map_or(0, |digits| {
+/// The `digits`-wide number at byte `at` of a header; 0 past the end.
+fn number_at(text: &str, at: usize, digits: usize) -> usize {
+    text.as_bytes().get(at..at + digits).map_or(0, |digits| {
         digits.iter().fold(0, |n, &d| {
             (n << DIGIT_BITS) | usize::from(d.wrapping_sub(b'0') & ((1 << DIGIT_BITS) - 1))
         })
@@ -50,7 +61,7 @@ impl Labels {
     }
 
     pub fn len(&self) -> usize {
-        number_at(&self.text, 0)
+        number_at(&self.text, 0, DIGITS)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -88,17 +99,19 @@ impl Labels {
     }
 
     fn pair(&self, i: usize) -> (&str, &str) {
-        let end = |j: usize| number_at(&self.text, DIGITS * (1 + j));
-        let key_start = match (2 * i).checked_sub(1) {
-            Some(j) => end(j),
-            None => DIGITS * (1 + 2 * self.len()),
+        let entry = DIGITS + ENTRY * i;
+        let id = number_at(&self.text, entry, ID_DIGITS);
+        let key_start = match i.checked_sub(1) {
+            Some(before) => number_at(&self.text, DIGITS + ENTRY * before + ID_DIGITS + DIGITS, DIGITS),
+            None => DIGITS + ENTRY * self.len(),
         };
-        let key_end = end(2 * i);
-        let value_end = end(2 * i + 1);
-        (
-            self.text.get(key_start..key_end).unwrap_or_default(),
-            self.text.get(key_end..value_end).unwrap_or_default(),
-        )
+        let key_end = number_at(&self.text, entry + ID_DIGITS, DIGITS);
+        let value_end = number_at(&self.text, entry + ID_DIGITS + DIGITS, DIGITS);
+        let key = match u16::try_from(id) {
+            Ok(id) if id != 0 => label_keys::text(id),
+            _ => self.text.get(key_start..key_end).unwrap_or_default(),
+        };
+        (key, self.text.get(key_end..value_end).unwrap_or_default())
     }
 }
 
@@ -115,24 +128,35 @@ impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Labels {
             .filter(|(i, (key, _))| pairs.get(i + 1).is_none_or(|next| next.0.as_ref() != key.as_ref()))
             .map(|(_, (key, value))| (key.as_ref(), value.as_ref()))
             .collect();
-        let header = DIGITS * (1 + 2 * kept.len());
-        let size = header + kept.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        // Each key's id, or 0 to hold it inline (the key table is full).
+        let ids: Vec<usize> = kept
+            .iter()
+            .map(|(key, _)| label_keys::intern(key).map_or(0, usize::from))
+            .collect();
+        let inline = |(id, key): (&usize, &&str)| if *id == 0 { key.len() } else { 0 };
+        let header = DIGITS + ENTRY * kept.len();
+        let size = header
+            + ids.iter().zip(kept.iter().map(|(k, _)| k)).map(inline).sum::<usize>()
+            + kept.iter().map(|(_, v)| v.len()).sum::<usize>();
         // Objects are at most a few MiB; a label set past the limit cannot come from an API
         // server. Such a set is kept empty rather than cut at an arbitrary label.
         if kept.is_empty() || size >= NUMBER_LIMIT {
             return Labels::default();
         }
         let mut text = String::with_capacity(size);
-        push_number(&mut text, kept.len());
+        push_number(&mut text, kept.len(), DIGITS);
         let mut end = header;
-        for (key, value) in &kept {
-            end += key.len();
-            push_number(&mut text, end);
+        for (id, (key, value)) in ids.iter().zip(&kept) {
+            push_number(&mut text, *id, ID_DIGITS);
+            end += inline((id, key));
+            push_number(&mut text, end, DIGITS);
             end += value.len();
-            push_number(&mut text, end);
+            push_number(&mut text, end, DIGITS);
         }
-        for (key, value) in &kept {
-            text.push_str(key);
+        for (id, (key, value)) in ids.iter().zip(&kept) {
+            if *id == 0 {
+                text.push_str(key);
+            }
             text.push_str(value);
         }
         Labels {
@@ -238,5 +262,30 @@ mod tests {
         let empty: Labels = Vec::<(String, String)>::new().into_iter().collect();
         assert_eq!(empty, Labels::new());
         assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn keys_past_the_key_table_capacity_are_held_inline_and_read_back_the_same() {
+        // More unique keys than the table holds: the later ones stay inline, whichever test
+        // filled the table first, and every set still reads back exactly.
+        let sets: Vec<(String, Labels)> = (0..label_keys::CAPACITY + 100)
+            .map(|i| {
+                let key = format!("capacity.test/key-{i:05}");
+                let labels: Labels = [(key.as_str(), "v"), ("app", "web")].into_iter().collect();
+                (key, labels)
+            })
+            .collect();
+        for (key, labels) in &sets {
+            assert_eq!(labels.iter().collect::<Vec<_>>(), [("app", "web"), (key.as_str(), "v")]);
+            assert_eq!(labels.get(key), Some("v"));
+            let again: Labels = [(key.as_str(), "v"), ("app", "web")].into_iter().collect();
+            assert_eq!(&again, labels, "a key is encoded the same way every time");
+        }
+        let (last_key, last) = &sets[sets.len() - 1];
+        assert!(
+            last.text.contains(last_key.as_str()),
+            "held inline once the table is full"
+        );
+        assert!(!last.text.contains("app"), "an interned key is not");
     }
 }

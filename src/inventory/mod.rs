@@ -7,6 +7,7 @@
 mod backoff;
 pub mod cluster;
 pub mod fixed;
+mod label_keys;
 pub mod labels;
 pub mod lean;
 pub mod mirror;

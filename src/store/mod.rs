@@ -2,9 +2,11 @@
 //! of each of its containers, and the usage (CPU rate, memory) they yield.
 //!
 //! The scraper applies one node's [`NodeBatch`] at a time; the store replaces everything it
-//! held for that node (pods the kubelet no longer reports vanish), computes usage once per
-//! apply, and serves it to the API until it is older than the staleness bound. It knows nothing
-//! of the inventory: callers ask for a node or pod and forget nodes that leave.
+//! held for that node (pods the kubelet no longer reports vanish), and serves its usage to the
+//! API until it is older than the staleness bound: the node's is computed once per apply, a
+//! pod's from its containers' windows when read (a few subtractions and divisions, cheaper
+//! than holding it for 150k pods). It knows nothing of the inventory: callers ask for a node
+//! or pod and forget nodes that leave.
 //!
 //! Differences from upstream, all deliberate (spec §2):
 //! * state is kept per node, not as one global batch, so a failed scrape of one node does not
@@ -107,7 +109,7 @@ impl Store {
 
     /// Replaces everything held for `node` with this batch (pods absent from it vanish),
     /// advancing each node/container window by upstream's rules, and recomputes that node's
-    /// servable usage once.
+    /// usage and its count of servable pods once.
     ///
     /// Applies for one node are expected one at a time; if two do race, neither is lost: the
     /// later swap sees the earlier one and is rebuilt on top of it.
@@ -163,8 +165,7 @@ impl Store {
     pub fn pod_usage(&self, node: &str, namespace: &str, pod: &str, now: Instant) -> Option<HeldPodUsage> {
         let state = self.fresh(node, now)?;
         let position = state.pod_position(namespace, pod)?;
-        state.pods.get(position)?.usage.as_ref()?;
-        Some(HeldPodUsage { state, position })
+        state.pod_usage(position).map(HeldPodUsage)
     }
 
     /// The pods held for `node` if its data is fresh at `now`, for a LIST that walks the
@@ -216,57 +217,37 @@ impl Store {
     }
 }
 
-/// One pod's usage as held at one moment (see [`Store::pod_usage`]): it keeps that node's
-/// state alive, as an `Arc` of the usage alone would, without an allocation per pod.
-#[derive(Debug)]
-pub struct HeldPodUsage {
-    state: Arc<NodeState>,
-    /// Of a pod that has usage, in an immutable state.
-    position: usize,
-}
+/// One pod's usage as held at one moment (see [`Store::pod_usage`]).
+#[derive(Debug, PartialEq)]
+pub struct HeldPodUsage(PodUsage);
 
 impl Deref for HeldPodUsage {
     type Target = PodUsage;
 
     fn deref(&self) -> &PodUsage {
-        // Built only for a position that has usage in a state that never changes, so the
-        // fallback is never reached; it exists so no path can panic.
-        static NO_USAGE: PodUsage = PodUsage {
-            timestamp: Timestamp::ZERO,
-            window: Duration::ZERO,
-            containers: Vec::new(),
-        };
-        self.state
-            .pods
-            .get(self.position)
-            .and_then(|pod| pod.usage.as_ref())
-            .unwrap_or(&NO_USAGE)
+        &self.0
     }
 }
 
-impl PartialEq for HeldPodUsage {
-    fn eq(&self, other: &Self) -> bool {
-        **self == **other
-    }
-}
-
-/// One node's pods as held at one moment (see [`Store::node_pods`]).
+/// One node's pods as held at one moment (see [`Store::node_pods`]). The same object always
+/// yields the same usage: it is computed from the node's immutable windows on each read.
 #[derive(Debug)]
 pub struct NodePods(Arc<NodeState>);
 
 impl NodePods {
     /// Every servable pod (namespace, name, usage), in (namespace, name) order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, &PodUsage)> {
-        self.0
-            .pods
-            .iter()
-            .filter_map(|pod| Some((&*pod.namespace, &*pod.name, pod.usage.as_ref()?)))
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, PodUsage)> {
+        let state = &*self.0;
+        (0..state.pods.len()).filter_map(move |position| {
+            let pod = state.pods.get(position)?;
+            Some((&*pod.namespace, &*pod.name, state.pod_usage(position)?))
+        })
     }
 
     /// A cursor for looking pods up in (namespace, name) order.
     pub fn cursor(&self) -> PodCursor<'_> {
         PodCursor {
-            pods: &self.0.pods,
+            state: &self.0,
             next: 0,
         }
     }
@@ -276,18 +257,18 @@ impl NodePods {
 /// the last one ended: a merge of two sorted lists, linear in their lengths overall.
 #[derive(Debug)]
 pub struct PodCursor<'s> {
-    pods: &'s [node::PodState],
+    state: &'s NodeState,
     next: usize,
 }
 
-impl<'s> PodCursor<'s> {
+impl PodCursor<'_> {
     /// The pod's usage, if held and servable. Asking for a key that sorts before the previous
     /// one finds nothing.
-    pub fn seek(&mut self, namespace: &str, name: &str) -> Option<&'s PodUsage> {
-        let pod = node::seek(self.pods, &mut self.next, |p| {
+    pub fn seek(&mut self, namespace: &str, name: &str) -> Option<PodUsage> {
+        node::seek(&self.state.pods, &mut self.next, |p| {
             (&*p.namespace, &*p.name).cmp(&(namespace, name))
         })?;
-        pod.usage.as_ref()
+        self.state.pod_usage(self.next.checked_sub(1)?)
     }
 }
 

@@ -5,16 +5,23 @@
 //! one and the store swaps it in whole, so readers only ever clone an `Arc`. Pods and their
 //! containers are kept sorted by name, which makes an apply a merge of two sorted lists (no
 //! hashing, no allocation for a container already known) and a pod lookup a binary search.
+//!
+//! Memory is laid out flat, as 150k pods make every per-pod byte count: the containers of all
+//! of a node's pods sit in one array (a pod holds the range of its own), and each container
+//! names itself by an index into the node's table of distinct container names.
 
 use std::cmp::Ordering;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::window::Window;
-use super::{ContainerUsage, NodeUsage, PodUsage};
-use crate::kubelet::{ContainerSample, NodeBatch};
+use super::window::{self, Window};
+use super::{ContainerUsage, NodeUsage, PodUsage, Usage};
+use crate::kubelet::{ContainerSample, NodeBatch, Timestamp};
 
-/// One node's windows and the usage they yielded when it was last applied.
+/// One node's windows, the node's usage, and what readiness needs to know of its pods. A pod's
+/// usage is computed from its windows when read ([`NodeState::pod_usage`]): holding it as
+/// well would repeat what the windows hold (~110 bytes a pod).
 #[derive(Debug)]
 pub(super) struct NodeState {
     /// When the batch this state was built from was scraped.
@@ -24,6 +31,8 @@ pub(super) struct NodeState {
     pub(super) usage: Option<NodeUsage>,
     /// Sorted by (namespace, name), one entry per pod of the last batch.
     pub(super) pods: Vec<PodState>,
+    /// Every pod's containers, pod after pod (see [`PodState::containers`]).
+    containers: Containers,
     /// How many pods have usage (for readiness).
     pub(super) served_pods: usize,
     /// How many containers have a prev point (for the storage points gauge).
@@ -34,17 +43,110 @@ pub(super) struct NodeState {
 pub(super) struct PodState {
     pub(super) namespace: Arc<str>,
     pub(super) name: Arc<str>,
-    /// Sorted by name.
-    containers: Box<[ContainerState]>,
-    /// Inline: one allocation fewer per pod and per apply than an `Arc` of its own; readers
-    /// that need it past the map lookup hold the node's state instead.
-    pub(super) usage: Option<PodUsage>,
+    /// Where this pod's containers start in [`NodeState::containers`]; sorted by name.
+    first_container: u32,
+    container_count: u32,
 }
 
-#[derive(Debug)]
-struct ContainerState {
-    name: Arc<str>,
-    window: Window,
+impl PodState {
+    fn containers(&self) -> Range<usize> {
+        let first = self.first_container as usize;
+        first..first + self.container_count as usize
+    }
+}
+
+/// The containers of a node's pods, as parallel arrays (a window is 64 bytes, and a name index
+/// beside it would pad it to 72), and the distinct names they use.
+#[derive(Debug, Default)]
+struct Containers {
+    windows: Vec<Window>,
+    /// Per window, its container's name as an index into `names`.
+    name_ids: Vec<u32>,
+    /// Each distinct container name of the node once: a node's pods mostly repeat a few
+    /// (`app`, the sidecars). Rebuilt by every apply, so names no longer reported leave.
+    names: Vec<Arc<str>>,
+}
+
+impl Containers {
+    fn name(&self, container: usize) -> &str {
+        self.name_arc(container).map_or("", |n| n)
+    }
+
+    fn name_arc(&self, container: usize) -> Option<&Arc<str>> {
+        self.names.get(*self.name_ids.get(container)? as usize)
+    }
+}
+
+/// The next state's containers, built from the old state's: names the old state held are
+/// shared, and known names get their new index once per apply.
+struct ContainersBuilder<'o> {
+    old: &'o Containers,
+    new: Containers,
+    /// The new index of each old name, once given one.
+    old_to_new: Vec<Option<u32>>,
+}
+
+impl<'o> ContainersBuilder<'o> {
+    fn new(old: &'o Containers, capacity: usize) -> Self {
+        ContainersBuilder {
+            old,
+            new: Containers {
+                windows: Vec::with_capacity(capacity),
+                name_ids: Vec::with_capacity(capacity),
+                names: Vec::with_capacity(old.names.len()),
+            },
+            old_to_new: vec![None; old.names.len()],
+        }
+    }
+
+    /// Appends a container the old state held as `old_container`.
+    fn push_known(&mut self, old_container: usize, window: Window) {
+        let old_id = self.old.name_ids.get(old_container).map_or(0, |&id| id as usize);
+        let id = match self.old_to_new.get(old_id).copied().flatten() {
+            Some(id) => id,
+            None => {
+                let name = self.old.names.get(old_id).map_or_else(|| Arc::from(""), Arc::clone);
+                let id = self.push_name(name);
+                if let Some(slot) = self.old_to_new.get_mut(old_id) {
+                    *slot = Some(id);
+                }
+                id
+            }
+        };
+        self.push(id, window);
+    }
+
+    /// Appends a container the old state did not hold under this pod. Its name is shared with
+    /// any container of the node, old or new, that has it; a linear scan of the node's few
+    /// distinct names, run only for new containers.
+    fn push_new(&mut self, name: &str, window: Window) {
+        let id = match self.new.names.iter().position(|n| **n == *name) {
+            Some(id) => id as u32,
+            None => match self.old.names.iter().position(|n| **n == *name) {
+                Some(old_id) => {
+                    let id = self.push_name(Arc::clone(&self.old.names[old_id]));
+                    self.old_to_new[old_id] = Some(id);
+                    id
+                }
+                None => self.push_name(Arc::from(name)),
+            },
+        };
+        self.push(id, window);
+    }
+
+    fn push_name(&mut self, name: Arc<str>) -> u32 {
+        self.new.names.push(name);
+        (self.new.names.len() - 1) as u32
+    }
+
+    fn push(&mut self, name_id: u32, window: Window) {
+        self.new.windows.push(window);
+        self.new.name_ids.push(name_id);
+    }
+
+    fn len(&self) -> usize {
+        self.new.windows.len()
+    }
 }
 
 impl NodeState {
@@ -69,16 +171,36 @@ impl NodeState {
         });
 
         let samples = sorted_samples(&batch.containers);
-        let old_pods = old.map_or(&[][..], |o| &o.pods[..]);
+        let no_containers = Containers::default();
+        let (old_pods, old_containers) = old.map_or((&[][..], &no_containers), |o| (&o.pods[..], &o.containers));
+        let mut containers = ContainersBuilder::new(old_containers, samples.len());
         let mut old_cursor = 0;
         let mut pods: Vec<PodState> = Vec::with_capacity(old_pods.len());
+        let mut served_pods = 0;
         for group in samples.chunk_by(|a, b| a.namespace == b.namespace && a.pod == b.pod) {
             let (namespace, pod) = (&*group[0].namespace, &*group[0].pod);
             let old_pod = seek(old_pods, &mut old_cursor, |p| {
                 (&*p.namespace, &*p.name).cmp(&(namespace, pod))
             });
-            let containers = advance_containers(old_pod, old_pods, &pods, group, resolution);
-            let usage = pod_usage(node, namespace, pod, &containers);
+            let first = containers.len();
+            advance_containers(old_pod, &mut containers, group, resolution);
+            let range = first..containers.len();
+            // Computed here only to count servable pods and to log, once per scrape, why a
+            // container is skipped; readers compute it again without logging.
+            let servable = walk_usage(
+                &containers.new,
+                range.clone(),
+                |_, _| {},
+                |i, error| {
+                    let container = containers.new.name(i);
+                    tracing::debug!(
+                        node, namespace, pod, container, %error,
+                        "skipping container usage metric"
+                    );
+                },
+            )
+            .is_some();
+            served_pods += usize::from(servable);
             pods.push(PodState {
                 // Reuse held names; pods of one namespace are adjacent, so share theirs.
                 namespace: old_pod
@@ -87,22 +209,21 @@ impl NodeState {
                     .filter(|held| ***held == *namespace)
                     .map_or_else(|| Arc::from(namespace), Arc::clone),
                 name: old_pod.map_or_else(|| Arc::from(pod), |p| Arc::clone(&p.name)),
-                containers,
-                usage,
+                // A batch is a bounded HTTP body: far fewer than 2^32 containers.
+                first_container: u32::try_from(range.start).unwrap_or(u32::MAX),
+                container_count: u32::try_from(range.len()).unwrap_or(0),
             });
         }
+        let containers = containers.new;
 
         NodeState {
             applied_at,
             window,
             usage,
-            served_pods: pods.iter().filter(|p| p.usage.is_some()).count(),
-            containers_with_prev: pods
-                .iter()
-                .flat_map(|p| p.containers.iter())
-                .filter(|c| c.window.prev.is_some())
-                .count(),
+            served_pods,
+            containers_with_prev: containers.windows.iter().filter(|w| w.prev.is_some()).count(),
             pods,
+            containers,
         }
     }
 
@@ -116,6 +237,29 @@ impl NodeState {
         self.window.is_some_and(|w| w.prev.is_some())
     }
 
+    /// The usage of the pod at `position` in [`NodeState::pods`], if it has any.
+    pub(super) fn pod_usage(&self, position: usize) -> Option<PodUsage> {
+        let pod = self.pods.get(position)?;
+        let containers = &self.containers;
+        let mut served = Vec::with_capacity(pod.container_count as usize);
+        let (timestamp, window) = walk_usage(
+            containers,
+            pod.containers(),
+            |i, usage| {
+                served.push(ContainerUsage {
+                    name: containers.name_arc(i).map_or_else(|| Arc::from(""), Arc::clone),
+                    usage,
+                });
+            },
+            |_, _| {},
+        )?;
+        Some(PodUsage {
+            timestamp,
+            window,
+            containers: served,
+        })
+    }
+
     /// Where the pod is in [`NodeState::pods`], if held.
     pub(super) fn pod_position(&self, namespace: &str, name: &str) -> Option<usize> {
         self.pods
@@ -124,81 +268,60 @@ impl NodeState {
     }
 }
 
-/// The pod's containers after `samples`. A container the pod already had keeps its name; a
-/// new one shares the name of any container of the node, old or built this apply, that has
-/// it: a node's pods mostly repeat a few container names (`app`, the sidecars).
+/// Appends the pod's containers after `samples`. A container the pod already had keeps its
+/// window's history and its name. In the steady state the batch lists the same containers
+/// in the same order, so each is found at the cursor with one comparison.
 fn advance_containers(
     old_pod: Option<&PodState>,
-    old_pods: &[PodState],
-    built: &[PodState],
+    containers: &mut ContainersBuilder<'_>,
     samples: &[&ContainerSample<'_>],
     resolution: Duration,
-) -> Box<[ContainerState]> {
-    let old = old_pod.map_or(&[][..], |p| &p.containers[..]);
-    let mut cursor = 0;
-    samples
-        .iter()
-        .map(|sample| {
-            let held = seek(old, &mut cursor, |c| (*c.name).cmp(&*sample.container));
-            ContainerState {
-                name: held.map_or_else(
-                    || shared_name(old_pods, built, &sample.container),
-                    |c| Arc::clone(&c.name),
-                ),
-                window: Window::advance_container(held.map(|c| &c.window), sample.point, resolution),
-            }
-        })
-        .collect()
+) {
+    let old = containers.old;
+    let held = old_pod.map_or(0..0, PodState::containers);
+    let mut cursor = held.start;
+    for sample in samples {
+        let mut at = cursor;
+        let found = seek_index(held.end, &mut at, |i| old.name(i).cmp(&sample.container));
+        cursor = at;
+        let old_window = found.and_then(|i| old.windows.get(i));
+        let window = Window::advance_container(old_window, sample.point, resolution);
+        match found {
+            Some(i) => containers.push_known(i, window),
+            None => containers.push_new(&sample.container, window),
+        }
+    }
 }
 
-/// An allocation of container name `name` held by any of `pods`, or a new one. Only new
-/// containers ask, so in the steady state this never runs; a linear scan finds a common name
-/// within the first pods and costs a node's container count when the name is new.
-fn shared_name(old_pods: &[PodState], built: &[PodState], name: &str) -> Arc<str> {
-    old_pods
-        .iter()
-        .chain(built)
-        .flat_map(|p| p.containers.iter())
-        .find(|c| *c.name == *name)
-        .map_or_else(|| Arc::from(name), |c| Arc::clone(&c.name))
-}
-
-/// A pod's usage (§2.5), or `None` when any container lacks a prev point.
+/// A pod's usage (§2.5) from its containers' windows at `range`: calls `served` with each
+/// container that has usage, in name order, and `failed` with each whose usage cannot be
+/// computed, and returns the pod's timestamp and window; `None` when any container lacks a
+/// prev point.
 ///
 /// A container whose usage cannot be computed is left out. **Deliberate difference from
 /// upstream:** when that leaves no container at all, the pod is omitted; upstream serves it
 /// with no containers, a null timestamp and a `0s` window, which an HPA reads as zero usage.
 /// The pod's timestamp and window are those of the container with the earliest last
 /// timestamp; among ties the first by name wins.
-fn pod_usage(node: &str, namespace: &str, pod: &str, containers: &[ContainerState]) -> Option<PodUsage> {
-    let mut served = Vec::with_capacity(containers.len());
+fn walk_usage(
+    containers: &Containers,
+    range: Range<usize>,
+    mut served: impl FnMut(usize, Usage),
+    mut failed: impl FnMut(usize, window::Error),
+) -> Option<(Timestamp, Duration)> {
     let mut earliest: Option<NodeUsage> = None;
-    for c in containers {
-        match c.window.usage()? {
+    for i in range {
+        match containers.windows.get(i)?.usage()? {
             Ok(u) => {
-                served.push(ContainerUsage {
-                    name: Arc::clone(&c.name),
-                    usage: u.usage,
-                });
+                served(i, u.usage);
                 if earliest.is_none_or(|e| u.timestamp < e.timestamp) {
                     earliest = Some(u);
                 }
             }
-            Err(error) => {
-                let container = &*c.name;
-                tracing::debug!(
-                    node, namespace, pod, container, %error,
-                    "skipping container usage metric"
-                );
-            }
+            Err(error) => failed(i, error),
         }
     }
-    let earliest = earliest?;
-    Some(PodUsage {
-        timestamp: earliest.timestamp,
-        window: earliest.window,
-        containers: served,
-    })
+    earliest.map(|e| (e.timestamp, e.window))
 }
 
 /// The batch's containers in (namespace, pod, container) order with one sample per key, the
@@ -232,6 +355,22 @@ pub(super) fn seek<'t, T>(items: &'t [T], cursor: &mut usize, order: impl Fn(&T)
             Ordering::Equal => {
                 *cursor += 1;
                 return Some(item);
+            }
+            Ordering::Greater => return None,
+        }
+    }
+    None
+}
+
+/// [`seek`] over the indices `*cursor..end` of a sorted sequence: moves `cursor` past every
+/// index ordered before the sought key and returns the index equal to it, if any.
+fn seek_index(end: usize, cursor: &mut usize, order: impl Fn(usize) -> Ordering) -> Option<usize> {
+    while *cursor < end {
+        match order(*cursor) {
+            Ordering::Less => *cursor += 1,
+            Ordering::Equal => {
+                *cursor += 1;
+                return Some(*cursor - 1);
             }
             Ordering::Greater => return None,
         }

@@ -285,7 +285,7 @@ fn pods_of_a_node_share_one_allocation_per_container_name() {
     assert_eq!(served.len(), 2, "pod4 has no prev point yet");
     let want = pod_usage(at(130), secs(10), &[("app", usage(CS, MI)), ("sidecar", usage(CS, MI))]);
     for (_, _, usage) in &served {
-        assert_eq!(**usage, want);
+        assert_eq!(*usage, want);
     }
     let (pod2, pod3) = (&served[0].2.containers, &served[1].2.containers);
     assert!(Arc::ptr_eq(&pod2[0].name, &pod3[0].name));
