@@ -3,6 +3,7 @@
 //! (which objects exist, with which labels) and the store (their usage). It returns typed
 //! errors; `apiserver` turns them into `Status` bodies.
 
+pub mod buffers;
 pub mod encode;
 pub mod go_duration;
 pub mod http;
@@ -32,6 +33,7 @@ use crate::inventory::Inventory;
 use crate::kubelet::Timestamp;
 use crate::store::Store;
 use crate::telemetry::Telemetry;
+use buffers::BufferPool;
 use encode::{Document, Encode, EncodeChunks};
 use list_cache::Slot;
 use selectors::ListOptions;
@@ -140,6 +142,8 @@ pub struct MetricsApi {
     /// Encoded items of the LIST of every pod, per node, for JSON then protobuf, each for
     /// every one of [`VERSIONS`] (see [`list_cache`]).
     list_all_pods: [Slot; 2 * VERSIONS.len()],
+    /// The body buffer those lists reuse (see [`buffers`]).
+    list_all_buffers: Arc<BufferPool>,
 }
 
 /// What one read observed: the wall-clock time for `creationTimestamp` and freshness, and
@@ -177,6 +181,7 @@ impl MetricsApi {
                 AtomicUsize::new(INITIAL_ITEM_BYTES),
             ],
             list_all_pods: Default::default(),
+            list_all_buffers: Arc::default(),
         }
     }
 
@@ -201,8 +206,11 @@ impl MetricsApi {
             });
         }
         let api_version = api_version(version);
-        let mut out = Vec::new();
         let cached = self.list_all_pods_slot(version, route, &options, representation);
+        let mut out = match cached {
+            Some(_) => self.list_all_buffers.take(),
+            None => Vec::new(),
+        };
         let start = match (representation, cached) {
             (Representation::Json, Some(slot)) => {
                 let new_encoder = || json::Encoder::new(&api_version, at.wall);
@@ -227,7 +235,11 @@ impl MetricsApi {
                 self.encode(&mut encoder, route, &options, at, &mut out)?
             }
         };
-        Ok(Bytes::from(out).slice(start..))
+        let body = match cached {
+            Some(_) => BufferPool::into_bytes(&self.list_all_buffers, out),
+            None => Bytes::from(out),
+        };
+        Ok(body.slice(start..))
     }
 
     /// The cache slot for a LIST of every pod without selectors as JSON or protobuf, the
