@@ -23,7 +23,8 @@
 //! Memory: a slot keeps the chunks of the nodes its last list served, and nothing else (each
 //! list builds a new map of the chunks it used and swaps it in, so nodes that left are
 //! dropped): about one copy of the last LIST-all body of that representation and version
-//! (~450 bytes per pod as JSON, ~250 as protobuf) plus ~40 bytes per item of bookkeeping.
+//! (~460 bytes per pod as JSON, ~260 as protobuf) plus ~24 bytes per item of bookkeeping (its
+//! `creationTimestamp` offset and sample time): ~72 MB for JSON at 150,000 pods.
 //! Slots are filled only for the representations actually listed.
 //!
 //! Concurrency: a slot is an immutable map behind a mutex held only to clone or replace its
