@@ -80,6 +80,18 @@ impl<'v> Encoder<'v> {
         pb::end(out, meta);
     }
 
+    /// Closes a list item. `end` moves the item's bytes when its length takes other than the
+    /// two bytes reserved (under 128 or over 16,383 bytes): the recorded creationTimestamp
+    /// offset moves with them.
+    fn end_item(&mut self, out: &mut Vec<u8>, item: Nested) {
+        let before = out.len();
+        pb::end(out, item);
+        let after = out.len();
+        if let Some(last) = self.created_offsets.as_mut().and_then(|offsets| offsets.last_mut()) {
+            *last = (*last + after).saturating_sub(before);
+        }
+    }
+
     /// timestamp = 2, window = 3.
     fn sample(out: &mut Vec<u8>, timestamp: Timestamp, window: Duration) {
         let time = pb::begin(out, 2);
@@ -157,7 +169,7 @@ impl Encode for Encoder<'_> {
         Self::sample(out, node.timestamp, node.window);
         self.usage(out, 4, node.usage);
         if let Some(item) = item {
-            pb::end(out, item);
+            self.end_item(out, item);
         }
     }
 
@@ -172,7 +184,7 @@ impl Encode for Encoder<'_> {
             pb::end(out, nested);
         }
         if let Some(item) = item {
-            pb::end(out, item);
+            self.end_item(out, item);
         }
     }
 
