@@ -4,11 +4,19 @@
 //! is in pods. Setup (fleet, inventory, two applied scrape cycles per node) is not timed; the
 //! read time is fixed so the data never goes stale mid-run.
 //!
+//! Each representation is read three ways:
+//! * `direct`: with a field selector that matches every pod, which bypasses the LIST-all cache
+//!   (`api::list_cache`) and encodes every item, as every LIST did before it;
+//! * `cold`: a fresh API (empty cache) per read: every node's chunk is built;
+//! * `warm`: the same API read after ~5% of the nodes got a new scrape (applied untimed), as
+//!   at 2 lists/s with 5,000 nodes scraped every 15 s: 95% of the chunks are copied.
+//!
 //! On a shared machine wall time is noise; instructions are not. Before the benchmarks run, the
-//! setup reads LIST-all once as JSON and once as protobuf, so a filter that matches nothing
-//! counts exactly those two reads:
+//! setup reads LIST-all as JSON then protobuf, each cold, then warm with 5% changed, then
+//! direct, so a filter that matches nothing counts exactly those six reads:
 //! `valgrind --tool=callgrind --toggle-collect='metrics_server_rs::api::MetricsApi::read'
-//! target/release/deps/list-<hash> --bench no-such-bench`.
+//! target/release/deps/list-<hash> --bench no-such-bench` (callgrind_annotate shows each
+//! read's share under its caller).
 
 use std::borrow::Cow;
 use std::cell::Cell;
@@ -16,12 +24,12 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use metrics_server_rs::api::{MetricsApi, ReadTime, Route};
 use metrics_server_rs::apiserver::Representation;
 use metrics_server_rs::inventory::fixed::FixedInventory;
 use metrics_server_rs::inventory::selector::LabelSelector;
-use metrics_server_rs::inventory::{Labels, NodeInfo, PodInfo, Snapshot};
+use metrics_server_rs::inventory::{Inventory, Labels, NodeInfo, PodInfo, Snapshot};
 use metrics_server_rs::kubelet::{ContainerSample, NodeBatch, Point, Timestamp};
 use metrics_server_rs::store::Store;
 use metrics_server_rs::telemetry::Telemetry;
@@ -48,7 +56,71 @@ fn labels(pairs: &[(&str, String)]) -> Labels {
 struct Fleet {
     name: &'static str,
     pods: u64,
+    inventory: Arc<FixedInventory>,
+    store: Arc<Store>,
     api: MetricsApi,
+    /// Each node's pods, for later scrapes.
+    by_node: Vec<(String, Vec<PodInfo>)>,
+    container_names: Vec<String>,
+    rng: Cell<u64>,
+    /// The last scrape cycle applied to any node.
+    cycle: Cell<u32>,
+    /// Where the next [`Fleet::scrape_some`] starts, so each call changes other nodes.
+    next_node: Cell<usize>,
+}
+
+/// What `node`'s kubelet reports in `cycle` (from the fleet's start).
+fn node_batch<'p>(pods: &'p [PodInfo], container_names: &'p [String], cycle: u32, rng: &Cell<u64>) -> NodeBatch<'p> {
+    let start = Timestamp::from_unix_seconds(1_633_000_000);
+    let scraped = start.saturating_add(RESOLUTION * cycle);
+    let point = |r: u64| Point {
+        start_time: start,
+        timestamp: scraped.saturating_add(Duration::from_millis(r % 1000)),
+        cpu_core_nanoseconds: u64::from(cycle) * 60_000_000_000 + (r >> 10) % 1_000_000_000,
+        memory_bytes: (r >> 20) % (4 << 30),
+    };
+    let mut samples: Vec<ContainerSample<'_>> = pods
+        .iter()
+        .flat_map(|p| container_names.iter().map(move |c| (p, c)))
+        .map(|(p, c)| ContainerSample {
+            namespace: Cow::Borrowed(&p.namespace),
+            pod: Cow::Borrowed(&p.name),
+            container: Cow::Borrowed(c),
+            point: point(next(rng)),
+            swap_bytes: None,
+        })
+        .collect();
+    samples.sort_by(|a, b| (&a.namespace, &a.pod, &a.container).cmp(&(&b.namespace, &b.pod, &b.container)));
+    NodeBatch {
+        node: Some(point(next(rng))),
+        containers: samples,
+        ..NodeBatch::default()
+    }
+}
+
+impl Fleet {
+    /// A new API over the same inventory and store: its LIST-all cache is empty.
+    fn fresh_api(&self) -> MetricsApi {
+        MetricsApi::new(
+            Arc::clone(&self.inventory) as Arc<dyn Inventory>,
+            Arc::clone(&self.store),
+            Arc::new(Telemetry::new(RESOLUTION)),
+            LabelSelector::default(),
+        )
+    }
+
+    /// Applies a new scrape to `share` of the nodes (the next ones after the last call).
+    fn scrape_some(&self, share: f64) {
+        let count = ((self.by_node.len() as f64 * share).ceil() as usize).max(1);
+        let cycle = self.cycle.get() + 1;
+        self.cycle.set(cycle);
+        for i in 0..count {
+            let (node, pods) = &self.by_node[(self.next_node.get() + i) % self.by_node.len()];
+            let batch = node_batch(pods, &self.container_names, cycle, &self.rng);
+            self.store.apply(node, &batch, Instant::now());
+        }
+        self.next_node.set((self.next_node.get() + count) % self.by_node.len());
+    }
 }
 
 fn fleet(name: &'static str, nodes: usize, pods_per_node: usize, containers: usize) -> Fleet {
@@ -86,78 +158,94 @@ fn fleet(name: &'static str, nodes: usize, pods_per_node: usize, containers: usi
         .collect();
     let snapshot = Snapshot::from_parts(node_infos, pod_infos);
     let store = Arc::new(Store::new(RESOLUTION, 2 * RESOLUTION));
-    let start = Timestamp::from_unix_seconds(1_633_000_000);
     let container_names: Vec<String> = (0..containers).map(|c| format!("container-{c}")).collect();
     for cycle in 1..=2u32 {
-        let scraped = start.saturating_add(RESOLUTION * cycle);
-        let point = |r: u64| Point {
-            start_time: start,
-            timestamp: scraped.saturating_add(Duration::from_millis(r % 1000)),
-            cpu_core_nanoseconds: u64::from(cycle) * 60_000_000_000 + (r >> 10) % 1_000_000_000,
-            memory_bytes: (r >> 20) % (4 << 30),
-        };
         for (node, pods) in &by_node {
-            let mut samples: Vec<ContainerSample<'_>> = pods
-                .iter()
-                .flat_map(|p| container_names.iter().map(move |c| (p, c)))
-                .map(|(p, c)| ContainerSample {
-                    namespace: Cow::Borrowed(&p.namespace),
-                    pod: Cow::Borrowed(&p.name),
-                    container: Cow::Borrowed(c),
-                    point: point(next(&rng)),
-                    swap_bytes: None,
-                })
-                .collect();
-            samples.sort_by(|a, b| (&a.namespace, &a.pod, &a.container).cmp(&(&b.namespace, &b.pod, &b.container)));
-            let batch = NodeBatch {
-                node: Some(point(next(&rng))),
-                containers: samples,
-                ..NodeBatch::default()
-            };
-            store.apply(node, &batch, Instant::now());
+            store.apply(node, &node_batch(pods, &container_names, cycle, &rng), Instant::now());
         }
     }
     let pods = snapshot.pod_count() as u64;
+    let inventory = Arc::new(FixedInventory::new(snapshot));
     let api = MetricsApi::new(
-        Arc::new(FixedInventory::new(snapshot)),
-        store,
+        Arc::clone(&inventory) as Arc<dyn Inventory>,
+        Arc::clone(&store),
         Arc::new(Telemetry::new(RESOLUTION)),
         LabelSelector::default(),
     );
-    Fleet { name, pods, api }
+    Fleet {
+        name,
+        pods,
+        inventory,
+        store,
+        api,
+        by_node,
+        container_names,
+        rng,
+        cycle: Cell::new(2),
+        next_node: Cell::new(0),
+    }
 }
+
+/// A field selector every pod matches: the read takes the direct (uncached) path.
+const EVERY_POD: &str = "fieldSelector=metadata.name%21%3D";
+/// Nodes re-scraped between two warm lists: 2 lists/s, 5,000 nodes every 15 s.
+const CHANGED_SHARE: f64 = 0.05;
 
 fn bench_list(c: &mut Criterion) {
     let fleet = fleet("5000 nodes x 30 pods x 2 containers", 5_000, 30, 2);
     // One read time for the whole run: the store's data stays fresh however long it takes.
     let at = ReadTime::now();
     let route = Route::ListPods { namespace: None };
-    let read = |representation| {
-        fleet
-            .api
-            .read("v1beta1", &route, None, at, representation)
+    let read = |api: &MetricsApi, query, representation| {
+        api.read("v1beta1", &route, query, at, representation)
             .unwrap_or_default()
     };
-    for (name, representation) in [("json", Representation::Json), ("protobuf", Representation::Protobuf)] {
-        let body = read(representation);
-        assert!(body.len() > 1000, "{name}: every pod is served");
+    let formats = [("JSON", Representation::Json), ("protobuf", Representation::Protobuf)];
+    for (name, representation) in formats {
+        let cold = read(&fleet.fresh_api(), None, representation);
+        read(&fleet.api, None, representation);
+        fleet.scrape_some(CHANGED_SHARE);
+        let warm = read(&fleet.api, None, representation);
+        let direct = read(&fleet.api, Some(EVERY_POD), representation);
+        assert!(cold.len() > 1000, "{name}: every pod is served");
+        assert!(warm == direct, "{name}: the cached list is the direct one");
         eprintln!(
             "{}: LIST all pods as {name}: {} bytes ({:.1} bytes per pod)",
             fleet.name,
-            body.len(),
-            body.len() as f64 / fleet.pods as f64
+            direct.len(),
+            direct.len() as f64 / fleet.pods as f64
         );
     }
 
     let mut group = c.benchmark_group(fleet.name);
     group.throughput(Throughput::Elements(fleet.pods));
     group.sample_size(10);
-    group.bench_function("LIST all pods as JSON", |b| {
-        b.iter(|| black_box(read(Representation::Json)).len());
-    });
-    group.bench_function("LIST all pods as protobuf", |b| {
-        b.iter(|| black_box(read(Representation::Protobuf)).len());
-    });
+    for (name, representation) in formats {
+        group.bench_function(format!("LIST all pods as {name}, direct"), |b| {
+            b.iter(|| black_box(read(&fleet.api, Some(EVERY_POD), representation)).len());
+        });
+        group.bench_function(format!("LIST all pods as {name}, cold cache"), |b| {
+            b.iter_batched(
+                || fleet.fresh_api(),
+                // The API (and its cache) is returned, so dropping it is not timed.
+                |api| {
+                    let len = black_box(read(&api, None, representation)).len();
+                    (api, len)
+                },
+                BatchSize::PerIteration,
+            );
+        });
+        group.bench_function(
+            format!("LIST all pods as {name}, warm cache, 5% of nodes changed"),
+            |b| {
+                b.iter_batched(
+                    || fleet.scrape_some(CHANGED_SHARE),
+                    |()| black_box(read(&fleet.api, None, representation)).len(),
+                    BatchSize::PerIteration,
+                );
+            },
+        );
+    }
     group.finish();
 }
 

@@ -64,6 +64,22 @@ pub trait Encode {
     fn finish(&mut self, out: &mut Vec<u8>) -> usize;
 }
 
+/// An [`Encode`]r whose list items can be kept per node and copied into a later list (see
+/// [`super::list_cache`]). Its items depend on nothing but their own inputs and the response's
+/// `creationTimestamp`, written as the same [`created`](EncodeChunks::created) bytes into
+/// every item; in particular not on where in the list they sit.
+pub trait EncodeChunks: Encode {
+    /// The bytes every item carries as its `creationTimestamp` value.
+    fn created(&self) -> &[u8];
+    /// Starts recording where each item's [`created`](EncodeChunks::created) bytes go in `out`.
+    fn record_created_offsets(&mut self);
+    /// The positions recorded since [`record_created_offsets`](EncodeChunks::record_created_offsets),
+    /// in item order; recording stops.
+    fn take_created_offsets(&mut self) -> Vec<usize>;
+    /// What a list writes between two items.
+    fn item_separator(&self) -> &'static [u8];
+}
+
 /// A pod's usage summed over its containers, as the Table shows it.
 pub fn pod_total(pod: &PodUsage) -> Usage {
     pod.containers.iter().fold(

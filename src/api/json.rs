@@ -6,7 +6,7 @@
 //! the exact bytes are visible here (the aggregator and clients compare nothing, but humans
 //! diff upstream against us). The Table encoder reuses the object and metadata writers.
 
-use super::encode::{Document, Encode, NodeItem, PodItem};
+use super::encode::{Document, Encode, EncodeChunks, NodeItem, PodItem};
 use super::go_duration::write_go_duration;
 use super::quantity::{write_cpu, write_memory};
 use super::rfc3339::write_rfc3339_seconds;
@@ -88,6 +88,9 @@ pub struct Encoder<'v> {
     /// written on first use, copied into every item.
     pod_start: Vec<u8>,
     node_start: Vec<u8>,
+    /// Where each item's `creationTimestamp` value was written, while recorded for the
+    /// LIST-all cache.
+    created_offsets: Option<Vec<usize>>,
 }
 
 impl<'v> Encoder<'v> {
@@ -101,6 +104,7 @@ impl<'v> Encoder<'v> {
             last_time: None,
             pod_start: Vec::new(),
             node_start: Vec::new(),
+            created_offsets: None,
         };
         let mut created_json = Vec::with_capacity(24);
         encoder.time(&mut created_json, created);
@@ -114,7 +118,8 @@ impl<'v> Encoder<'v> {
             self.node_start = object_start(self.api_version, "NodeMetrics");
         }
         out.extend_from_slice(&self.node_start);
-        self.write_metadata(out, node.name, None, node.labels);
+        let created_at = self.metadata(out, node.name, None, node.labels);
+        self.created_written(created_at);
         self.sample(out, node.timestamp, node.window);
         out.extend_from_slice(b",\"usage\":");
         self.usage(out, node.usage);
@@ -127,7 +132,8 @@ impl<'v> Encoder<'v> {
             self.pod_start = object_start(self.api_version, "PodMetrics");
         }
         out.extend_from_slice(&self.pod_start);
-        self.write_metadata(out, pod.name, Some(pod.namespace), pod.labels);
+        let created_at = self.metadata(out, pod.name, Some(pod.namespace), pod.labels);
+        self.created_written(created_at);
         self.sample(out, pod.usage.timestamp, pod.usage.window);
         out.extend_from_slice(b",\"containers\":[");
         for (i, container) in pod.usage.containers.iter().enumerate() {
@@ -145,6 +151,12 @@ impl<'v> Encoder<'v> {
 
     /// `ObjectMeta` as served: name, namespace, creationTimestamp, labels (when any).
     pub fn write_metadata(&self, out: &mut Vec<u8>, name: &str, namespace: Option<&str>, labels: &Labels) {
+        self.metadata(out, name, namespace, labels);
+    }
+
+    /// [`write_metadata`](Self::write_metadata), returning where the `creationTimestamp`
+    /// value starts in `out`.
+    fn metadata(&self, out: &mut Vec<u8>, name: &str, namespace: Option<&str>, labels: &Labels) -> usize {
         out.extend_from_slice(b"{\"name\":");
         write_str(out, name);
         if let Some(namespace) = namespace {
@@ -152,6 +164,7 @@ impl<'v> Encoder<'v> {
             write_str(out, namespace);
         }
         out.extend_from_slice(b",\"creationTimestamp\":");
+        let created_at = out.len();
         out.extend_from_slice(&self.created);
         if !labels.is_empty() {
             out.extend_from_slice(b",\"labels\":{");
@@ -166,6 +179,13 @@ impl<'v> Encoder<'v> {
             out.push(b'}');
         }
         out.push(b'}');
+        created_at
+    }
+
+    fn created_written(&mut self, at: usize) {
+        if let Some(offsets) = &mut self.created_offsets {
+            offsets.push(at);
+        }
     }
 
     /// `,"timestamp":…,"window":"…"`.
@@ -216,6 +236,24 @@ impl<'v> Encoder<'v> {
             out.push(b',');
         }
         self.items += 1;
+    }
+}
+
+impl EncodeChunks for Encoder<'_> {
+    fn created(&self) -> &[u8] {
+        &self.created
+    }
+
+    fn record_created_offsets(&mut self) {
+        self.created_offsets = Some(Vec::new());
+    }
+
+    fn take_created_offsets(&mut self) -> Vec<usize> {
+        self.created_offsets.take().unwrap_or_default()
+    }
+
+    fn item_separator(&self) -> &'static [u8] {
+        b","
     }
 }
 

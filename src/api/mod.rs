@@ -3,10 +3,14 @@
 //! (which objects exist, with which labels) and the store (their usage). It returns typed
 //! errors; `apiserver` turns them into `Status` bodies.
 
+pub mod buffers;
 pub mod encode;
 pub mod go_duration;
 pub mod http;
 pub mod json;
+#[cfg(test)]
+mod list_all_tests;
+pub mod list_cache;
 pub mod nodes;
 pub mod openapi;
 pub mod pods;
@@ -29,7 +33,9 @@ use crate::inventory::Inventory;
 use crate::kubelet::Timestamp;
 use crate::store::Store;
 use crate::telemetry::Telemetry;
-use encode::{Document, Encode};
+use buffers::BufferPool;
+use encode::{Document, Encode, EncodeChunks};
+use list_cache::Slot;
 use selectors::ListOptions;
 
 /// The API group served.
@@ -133,6 +139,11 @@ pub struct MetricsApi {
     /// Bytes per item of the last node list and the last pod list, so the next one reserves
     /// its buffer once instead of growing it (a 70 MB list would otherwise be copied).
     item_bytes: [AtomicUsize; 2],
+    /// Encoded items of the LIST of every pod, per node, for JSON then protobuf, each for
+    /// every one of [`VERSIONS`] (see [`list_cache`]).
+    list_all_pods: [Slot; 2 * VERSIONS.len()],
+    /// The body buffer those lists reuse (see [`buffers`]).
+    list_all_buffers: Arc<BufferPool>,
 }
 
 /// What one read observed: the wall-clock time for `creationTimestamp` and freshness, and
@@ -169,6 +180,8 @@ impl MetricsApi {
                 AtomicUsize::new(INITIAL_ITEM_BYTES),
                 AtomicUsize::new(INITIAL_ITEM_BYTES),
             ],
+            list_all_pods: Default::default(),
+            list_all_buffers: Arc::default(),
         }
     }
 
@@ -193,13 +206,25 @@ impl MetricsApi {
             });
         }
         let api_version = api_version(version);
-        let mut out = Vec::new();
-        let start = match representation {
-            Representation::Protobuf => {
+        let cached = self.list_all_pods_slot(version, route, &options, representation);
+        let mut out = match cached {
+            Some(_) => self.list_all_buffers.take(),
+            None => Vec::new(),
+        };
+        let start = match (representation, cached) {
+            (Representation::Json, Some(slot)) => {
+                let new_encoder = || json::Encoder::new(&api_version, at.wall);
+                self.encode_cached(slot, &mut new_encoder(), new_encoder, at, &mut out)
+            }
+            (Representation::Protobuf, Some(slot)) => {
+                let new_encoder = || protobuf::Encoder::new(&api_version, at.wall);
+                self.encode_cached(slot, &mut new_encoder(), new_encoder, at, &mut out)
+            }
+            (Representation::Protobuf, _) => {
                 let mut encoder = protobuf::Encoder::new(&api_version, at.wall);
                 self.encode(&mut encoder, route, &options, at, &mut out)?
             }
-            Representation::Table { version } => {
+            (Representation::Table { version }, _) => {
                 let include = table::IncludeObject::from_query(query)?;
                 let mut encoder = table::Encoder::new(version, include, &api_version, at.wall);
                 self.encode(&mut encoder, route, &options, at, &mut out)?
@@ -210,7 +235,51 @@ impl MetricsApi {
                 self.encode(&mut encoder, route, &options, at, &mut out)?
             }
         };
-        Ok(Bytes::from(out).slice(start..))
+        let body = match cached {
+            Some(_) => BufferPool::into_bytes(&self.list_all_buffers, out),
+            None => Bytes::from(out),
+        };
+        Ok(body.slice(start..))
+    }
+
+    /// The cache slot for a LIST of every pod without selectors as JSON or protobuf, the
+    /// only read served from [`list_cache`]; `None` for every other read.
+    fn list_all_pods_slot(
+        &self,
+        version: &str,
+        route: &Route<'_>,
+        options: &ListOptions,
+        representation: Representation,
+    ) -> Option<&Slot> {
+        if *route != (Route::ListPods { namespace: None }) || !options.selects_everything() {
+            return None;
+        }
+        let version = VERSIONS.iter().position(|v| *v == version)?;
+        let format = match representation {
+            Representation::Json => 0,
+            Representation::Protobuf => 1,
+            _ => return None,
+        };
+        self.list_all_pods.get(format * VERSIONS.len() + version)
+    }
+
+    /// The LIST of every pod from `slot`'s per-node chunks; returns where the document
+    /// starts in `out`. Writes what [`encode`](Self::encode) writes for the same inputs.
+    fn encode_cached<E: EncodeChunks>(
+        &self,
+        slot: &Slot,
+        encoder: &mut E,
+        new_encoder: impl Fn() -> E,
+        at: ReadTime,
+        out: &mut Vec<u8>,
+    ) -> usize {
+        let snapshot = self.inventory.snapshot();
+        let mut ages = Vec::new();
+        encoder.begin(out, Document::PodMetricsList);
+        slot.list_pods(&snapshot, &self.store, at, encoder, new_encoder, out, &mut ages);
+        let start = encoder.finish(out);
+        self.telemetry.freshness(ages);
+        start
     }
 
     /// Finds what `route` serves and writes it with `encoder`; returns where the document

@@ -19,7 +19,7 @@
 
 use std::time::Duration;
 
-use super::encode::{Document, Encode, NodeItem, PodItem};
+use super::encode::{Document, Encode, EncodeChunks, NodeItem, PodItem};
 use super::quantity::{write_cpu, write_memory};
 use crate::apiserver::protobuf::{self as pb, Envelope, Nested};
 use crate::inventory::Labels;
@@ -35,6 +35,9 @@ pub struct Encoder<'v> {
     envelope: Option<Envelope>,
     list: bool,
     scratch: String,
+    /// Where each item's `creationTimestamp` body was written, while recorded for the
+    /// LIST-all cache.
+    created_offsets: Option<Vec<usize>>,
 }
 
 impl<'v> Encoder<'v> {
@@ -47,6 +50,7 @@ impl<'v> Encoder<'v> {
             envelope: None,
             list: false,
             scratch: String::with_capacity(32),
+            created_offsets: None,
         }
     }
 
@@ -57,7 +61,7 @@ impl<'v> Encoder<'v> {
         self.list.then(|| pb::begin_wide(out, 2))
     }
 
-    fn object_meta(&self, out: &mut Vec<u8>, name: &str, namespace: &str, labels: &Labels) {
+    fn object_meta(&mut self, out: &mut Vec<u8>, name: &str, namespace: &str, labels: &Labels) {
         let meta = pb::begin(out, 1);
         pb::put_str(out, 1, name);
         pb::put_str(out, 2, "");
@@ -67,10 +71,25 @@ impl<'v> Encoder<'v> {
         pb::put_str(out, 6, "");
         pb::put_int(out, 7, 0);
         pb::put_bytes(out, 8, &self.created);
+        if let Some(offsets) = &mut self.created_offsets {
+            offsets.push(out.len() - self.created.len());
+        }
         for (k, v) in labels.iter() {
             pb::put_string_entry(out, 11, k, v);
         }
         pb::end(out, meta);
+    }
+
+    /// Closes a list item. `end` moves the item's bytes when its length takes other than the
+    /// two bytes reserved (under 128 or over 16,383 bytes): the recorded creationTimestamp
+    /// offset moves with them.
+    fn end_item(&mut self, out: &mut Vec<u8>, item: Nested) {
+        let before = out.len();
+        pb::end(out, item);
+        let after = out.len();
+        if let Some(last) = self.created_offsets.as_mut().and_then(|offsets| offsets.last_mut()) {
+            *last = (*last + after).saturating_sub(before);
+        }
     }
 
     /// timestamp = 2, window = 3.
@@ -113,6 +132,24 @@ fn time_body(out: &mut Vec<u8>, t: Timestamp) {
     }
 }
 
+impl EncodeChunks for Encoder<'_> {
+    fn created(&self) -> &[u8] {
+        &self.created
+    }
+
+    fn record_created_offsets(&mut self) {
+        self.created_offsets = Some(Vec::new());
+    }
+
+    fn take_created_offsets(&mut self) -> Vec<usize> {
+        self.created_offsets.take().unwrap_or_default()
+    }
+
+    fn item_separator(&self) -> &'static [u8] {
+        b""
+    }
+}
+
 impl Encode for Encoder<'_> {
     fn begin(&mut self, out: &mut Vec<u8>, document: Document) {
         self.envelope = Some(Envelope::begin(out, self.api_version, document.kind()));
@@ -132,7 +169,7 @@ impl Encode for Encoder<'_> {
         Self::sample(out, node.timestamp, node.window);
         self.usage(out, 4, node.usage);
         if let Some(item) = item {
-            pb::end(out, item);
+            self.end_item(out, item);
         }
     }
 
@@ -147,7 +184,7 @@ impl Encode for Encoder<'_> {
             pb::end(out, nested);
         }
         if let Some(item) = item {
-            pb::end(out, item);
+            self.end_item(out, item);
         }
     }
 

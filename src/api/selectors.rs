@@ -113,6 +113,11 @@ pub struct ListOptions {
 }
 
 impl ListOptions {
+    /// Whether the options select every object (no label or field terms).
+    pub fn selects_everything(&self) -> bool {
+        self.labels.is_empty() && self.fields.terms.is_empty()
+    }
+
     pub fn from_query(query: Option<&str>) -> Result<Self, ApiError> {
         let mut options = ListOptions::default();
         for (key, value) in form_pairs(query.unwrap_or("")) {

@@ -116,6 +116,12 @@ impl PodIndex {
         self.by_node.iter().map(|(node, pods)| (&**node, &pods[..]))
     }
 
+    /// [`by_node`](Self::by_node) with each node's shared slice: it is replaced whole when one
+    /// of the node's pods changes, so its identity says the node's pods are unchanged.
+    pub fn by_node_shared(&self) -> impl Iterator<Item = (&Arc<str>, &NodePods)> {
+        self.by_node.iter()
+    }
+
     /// The pods on `node`, in (namespace, name) order.
     pub fn on_node(&self, node: &str) -> &[Arc<PodInfo>] {
         self.by_node.get(node).map_or(&[], |pods| &pods[..])

@@ -30,7 +30,7 @@ mod tests;
 
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use dashmap::mapref::entry::Entry;
@@ -250,6 +250,24 @@ impl NodePods {
             state: &self.0,
             next: 0,
         }
+    }
+
+    /// A mark of this exact state that does not keep its data alive (for the API's cache of
+    /// encoded lists: an apply always swaps in a new state).
+    pub fn mark(&self) -> StateMark {
+        StateMark(Arc::downgrade(&self.0))
+    }
+}
+
+/// Names one state of a node (see [`NodePods::mark`]). It holds the state's allocation, not its
+/// pods, so no later state can reuse the address: [`StateMark::is`] is identity, never a guess.
+#[derive(Debug, Clone)]
+pub struct StateMark(Weak<NodeState>);
+
+impl StateMark {
+    /// Whether `pods` is the state this mark was taken of.
+    pub fn is(&self, pods: &NodePods) -> bool {
+        std::ptr::eq(self.0.as_ptr(), Arc::as_ptr(&pods.0))
     }
 }
 

@@ -1,0 +1,327 @@
+//! The LIST of every pod from [`list_cache`](super::list_cache) against the direct encoder:
+//! byte for byte and age for age, in JSON and protobuf, for every served version, across the
+//! changes that must (or must not) re-encode a node's chunk.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::encode::{Document, EncodeChunks};
+use super::list_cache::{ListStats, Slot};
+use super::selectors::ListOptions;
+use super::{api_version, json, pods, protobuf, MetricsApi, ReadTime, Route, VERSIONS};
+use crate::apiserver::Representation;
+use crate::inventory::fixed::FixedInventory;
+use crate::inventory::selector::LabelSelector;
+use crate::inventory::{Labels, PodInfo, Snapshot};
+use crate::kubelet::{ContainerSample, NodeBatch, Point, Timestamp};
+use crate::store::Store;
+use crate::telemetry::Telemetry;
+
+const RESOLUTION: Duration = Duration::from_secs(15);
+const MAX_AGE: Duration = Duration::from_secs(30);
+/// 2021-09-30T11:06:40Z: kubelet sample times.
+const START: i64 = 1_633_000_000;
+
+fn pod(namespace: &str, name: &str, node: &str, labels: &[(&str, &str)]) -> PodInfo {
+    PodInfo {
+        namespace: namespace.into(),
+        name: name.into(),
+        labels: labels.iter().copied().collect::<Labels>(),
+        node_name: node.into(),
+    }
+}
+
+/// Three nodes with three pods each (one label value needs escaping), and a tiny one on n0; `n2/ns-b/lonely` is in
+/// the inventory but never reported by its kubelet.
+fn inventory() -> Snapshot {
+    let mut pods = Vec::new();
+    for node in ["n0", "n1", "n2"] {
+        for (namespace, name) in [("ns-a", "web"), ("ns-a", "db"), ("ns-b", "job")] {
+            pods.push(pod(
+                namespace,
+                &format!("{name}-{node}"),
+                node,
+                &[("app", name), ("note", "<a&b>")],
+            ));
+        }
+    }
+    pods.push(pod("ns-b", "lonely", "n2", &[]));
+    // A protobuf item under 128 bytes: its length takes one byte, not the two reserved.
+    pods.push(pod("x", "p", "n0", &[]));
+    Snapshot::from_parts([], pods)
+}
+
+/// What `node`'s kubelet reports in `cycle`: every inventory pod of it (but `lonely`) with two
+/// containers, plus a pod the inventory does not know. Sample times differ per pod within a
+/// second or two, so the chunk's runs of timestamps have more than one run.
+fn batch(snapshot: &Snapshot, node: &str, cycle: u32) -> NodeBatch<'static> {
+    let scraped = Timestamp::from_unix_seconds(START).saturating_add(RESOLUTION * cycle);
+    let mut containers = Vec::new();
+    let reported = snapshot
+        .pods
+        .on_node(node)
+        .iter()
+        .filter(|p| &*p.name != "lonely")
+        .map(|p| (p.namespace.to_string(), p.name.to_string()))
+        .chain([("ns-z".to_owned(), format!("unknown-{node}"))]);
+    for (i, (namespace, name)) in reported.enumerate() {
+        let containers_of_pod: &[&str] = if name == "p" { &["c"] } else { &["app", "sidecar"] };
+        for (c, container) in containers_of_pod.iter().copied().enumerate() {
+            containers.push(ContainerSample {
+                namespace: Cow::Owned(namespace.clone()),
+                pod: Cow::Owned(name.clone()),
+                container: Cow::Borrowed(container),
+                point: Point {
+                    start_time: Timestamp::from_unix_seconds(START - 3600),
+                    timestamp: scraped.saturating_add(Duration::from_millis(700 * i as u64)),
+                    cpu_core_nanoseconds: u64::from(cycle) * 1_000_000_000 * (i as u64 + c as u64 + 1),
+                    memory_bytes: (i as u64 + 1) << (20 + c),
+                },
+                swap_bytes: None,
+            });
+        }
+    }
+    containers.sort_by(|a, b| (&a.namespace, &a.pod, &a.container).cmp(&(&b.namespace, &b.pod, &b.container)));
+    NodeBatch {
+        containers,
+        ..NodeBatch::default()
+    }
+}
+
+struct Fixture {
+    inventory: Arc<FixedInventory>,
+    store: Arc<Store>,
+    /// When every node was last applied.
+    applied: Instant,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let snapshot = inventory();
+        let store = Arc::new(Store::new(RESOLUTION, MAX_AGE));
+        let applied = Instant::now();
+        for cycle in 1..=2 {
+            for node in ["n0", "n1", "n2"] {
+                store.apply(node, &batch(&snapshot, node, cycle), applied);
+            }
+        }
+        Fixture {
+            inventory: Arc::new(FixedInventory::new(snapshot)),
+            store,
+            applied,
+        }
+    }
+
+    fn snapshot(&self) -> Arc<Snapshot> {
+        crate::inventory::Inventory::snapshot(&*self.inventory)
+    }
+
+    /// A read `seconds` after the fixture's applies, wall time `wall` seconds after START.
+    fn at(&self, wall: i64, seconds: u64) -> ReadTime {
+        ReadTime {
+            wall: Timestamp::from_unix_seconds(START + wall),
+            monotonic: self.applied + Duration::from_secs(seconds),
+        }
+    }
+}
+
+/// One list both ways: (cached bytes, cached ages, what the cache did), (direct bytes, ages).
+type Both = ((Vec<u8>, Vec<f64>, ListStats), (Vec<u8>, Vec<f64>));
+
+fn list_with<E: EncodeChunks>(f: &Fixture, slot: &Slot, at: ReadTime, new_encoder: impl Fn() -> E) -> Both {
+    let snapshot = f.snapshot();
+    let (mut out, mut ages) = (Vec::new(), Vec::new());
+    let mut encoder = new_encoder();
+    encoder.begin(&mut out, Document::PodMetricsList);
+    let stats = slot.list_pods(&snapshot, &f.store, at, &encoder, &new_encoder, &mut out, &mut ages);
+    let start = encoder.finish(&mut out);
+    let cached = (out[start..].to_vec(), ages, stats);
+
+    let (mut out, mut ages) = (Vec::new(), Vec::new());
+    let mut encoder = new_encoder();
+    encoder.begin(&mut out, Document::PodMetricsList);
+    pods::list(
+        &snapshot,
+        &f.store,
+        None,
+        &ListOptions::default(),
+        at,
+        &mut encoder,
+        &mut out,
+        &mut ages,
+    );
+    let start = encoder.finish(&mut out);
+    (cached, (out[start..].to_vec(), ages))
+}
+
+/// The four cache slots (JSON and protobuf, each version), each with its own lister.
+struct Slots {
+    slots: [Slot; 4],
+}
+
+impl Slots {
+    fn new() -> Self {
+        Slots {
+            slots: Default::default(),
+        }
+    }
+
+    /// Lists through every slot and asserts each matches the direct encoder exactly; returns
+    /// what the cache did in each slot.
+    #[track_caller]
+    fn list(&self, f: &Fixture, at: ReadTime) -> [ListStats; 4] {
+        let mut stats = [ListStats::default(); 4];
+        for (i, version) in VERSIONS.into_iter().enumerate() {
+            let api_version = api_version(version);
+            let json = list_with(f, &self.slots[i], at, || json::Encoder::new(&api_version, at.wall));
+            let pb = list_with(f, &self.slots[2 + i], at, || {
+                protobuf::Encoder::new(&api_version, at.wall)
+            });
+            for (name, ((bytes, ages, s), (want_bytes, want_ages))) in [("json", json), ("protobuf", pb)] {
+                assert!(
+                    bytes == want_bytes,
+                    "{name} {version}: cached list differs from the direct one"
+                );
+                assert_eq!(ages, want_ages, "{name} {version}: ages");
+                assert!(!want_ages.is_empty(), "{name} {version}: some pod is served");
+                stats[if name == "json" { i } else { 2 + i }] = s;
+            }
+        }
+        stats
+    }
+}
+
+fn all(reused: usize, built: usize) -> [ListStats; 4] {
+    [ListStats { reused, built }; 4]
+}
+
+#[test]
+fn a_cached_list_is_the_direct_list_and_a_repeat_copies_every_node() {
+    let f = Fixture::new();
+    let slots = Slots::new();
+    assert_eq!(slots.list(&f, f.at(40, 1)), all(0, 3));
+    assert_eq!(slots.list(&f, f.at(40, 1)), all(3, 0));
+    // Every reported pod the inventory knows, ages 40 s after samples taken up to 2.1 s late.
+    let ((_, ages, _), _) = list_with(&f, &Slot::default(), f.at(40, 1), || {
+        json::Encoder::new("metrics.k8s.io/v1", Timestamp::from_unix_seconds(START + 40))
+    });
+    assert_eq!(ages, [10.0, 9.3, 8.6, 7.9, 10.0, 9.3, 8.6, 10.0, 9.3, 8.6]);
+}
+
+#[test]
+fn a_later_read_patches_creation_time_and_ages_into_copied_items() {
+    let f = Fixture::new();
+    let slots = Slots::new();
+    slots.list(&f, f.at(40, 1));
+    // Another second, another day: creationTimestamp and every age change, no item is rebuilt.
+    assert_eq!(slots.list(&f, f.at(41, 2)), all(3, 0));
+    assert_eq!(slots.list(&f, f.at(40 + 86_400, 3)), all(3, 0));
+}
+
+#[test]
+fn a_new_store_state_rebuilds_only_its_node() {
+    let f = Fixture::new();
+    let slots = Slots::new();
+    slots.list(&f, f.at(40, 1));
+    f.store.apply("n1", &batch(&f.snapshot(), "n1", 3), f.applied);
+    assert_eq!(slots.list(&f, f.at(55, 1)), all(2, 1));
+    assert_eq!(slots.list(&f, f.at(56, 1)), all(3, 0));
+}
+
+#[test]
+fn pods_added_removed_or_relabelled_rebuild_only_their_node() {
+    let f = Fixture::new();
+    let slots = Slots::new();
+    slots.list(&f, f.at(40, 1));
+
+    // Added: n0's kubelet reports it after the next scrape; until then it is not served.
+    let mut snapshot = (*f.snapshot()).clone();
+    snapshot.pods.insert(pod("ns-a", "new", "n0", &[("app", "new")]));
+    f.inventory.set(snapshot.clone());
+    assert_eq!(slots.list(&f, f.at(41, 1)), all(2, 1));
+    f.store.apply("n0", &batch(&snapshot, "n0", 3), f.applied);
+    assert_eq!(slots.list(&f, f.at(42, 1)), all(2, 1));
+
+    // Removed from n1: no longer listed, though its kubelet still reports it.
+    snapshot.pods.remove("ns-a", "db-n1");
+    f.inventory.set(snapshot.clone());
+    assert_eq!(slots.list(&f, f.at(43, 1)), all(2, 1));
+
+    // Relabelled on n2.
+    snapshot
+        .pods
+        .insert(pod("ns-b", "job-n2", "n2", &[("app", "job"), ("tier", "batch")]));
+    f.inventory.set(snapshot);
+    assert_eq!(slots.list(&f, f.at(44, 1)), all(2, 1));
+    assert_eq!(slots.list(&f, f.at(45, 1)), all(3, 0));
+}
+
+#[test]
+fn a_node_that_leaves_is_dropped_and_one_that_returns_is_rebuilt() {
+    let f = Fixture::new();
+    let slots = Slots::new();
+    slots.list(&f, f.at(40, 1));
+    let full = (*f.snapshot()).clone();
+    let mut without_n2 = full.clone();
+    for p in full.pods.on_node("n2") {
+        without_n2.pods.remove(&p.namespace, &p.name);
+    }
+    f.inventory.set(without_n2);
+    assert_eq!(slots.list(&f, f.at(41, 1)), all(2, 0));
+    // Its chunk was dropped with it: back with the same pods and state, it is encoded again.
+    f.inventory.set(full);
+    assert_eq!(slots.list(&f, f.at(42, 1)), all(2, 1));
+}
+
+#[test]
+fn a_stale_node_is_left_out_per_read_and_served_again_when_fresh() {
+    let f = Fixture::new();
+    let slots = Slots::new();
+    slots.list(&f, f.at(40, 1));
+    // 40 s after the applies every node is past MAX_AGE; n1 alone is scraped again at 35 s.
+    let later = f.applied + Duration::from_secs(35);
+    f.store.apply("n1", &batch(&f.snapshot(), "n1", 3), later);
+    assert_eq!(slots.list(&f, f.at(80, 40)), all(0, 1));
+    // Read at the earlier time again: the others, left out of the last list, left the cache
+    // with it and are encoded again.
+    assert_eq!(slots.list(&f, f.at(41, 2)), all(1, 2));
+}
+
+#[test]
+fn a_creation_time_of_another_width_is_encoded_not_patched() {
+    let f = Fixture::new();
+    let slots = Slots::new();
+    slots.list(&f, f.at(40, 1));
+    // The zero time is `null` in JSON and an empty Time in protobuf.
+    let zero = ReadTime {
+        wall: Timestamp::ZERO,
+        monotonic: f.applied,
+    };
+    assert_eq!(slots.list(&f, zero), all(0, 3));
+    assert_eq!(slots.list(&f, f.at(40, 1)), all(0, 3));
+}
+
+#[test]
+fn read_serves_list_all_from_the_cache_with_the_direct_bytes() {
+    let f = Fixture::new();
+    let api = MetricsApi::new(
+        Arc::clone(&f.inventory) as Arc<dyn crate::inventory::Inventory>,
+        Arc::clone(&f.store),
+        Arc::new(Telemetry::new(RESOLUTION)),
+        LabelSelector::default(),
+    );
+    let route = Route::ListPods { namespace: None };
+    // A field selector that matches every pod takes the direct path.
+    let everything = Some("fieldSelector=metadata.name%21%3D");
+    for at in [f.at(40, 1), f.at(41, 2)] {
+        for version in VERSIONS {
+            for representation in [Representation::Json, Representation::Protobuf] {
+                let cached = api.read(version, &route, None, at, representation);
+                let direct = api.read(version, &route, everything, at, representation);
+                assert_eq!(cached, direct, "{version} {representation:?}");
+                assert!(cached.is_ok_and(|body| body.len() > 100));
+            }
+        }
+    }
+}
