@@ -230,12 +230,15 @@ pub fn router(pipeline: Pipeline) -> Result<Server, Error> {
         node_selector,
         resolution,
     } = pipeline;
-    let api = Arc::new(MetricsApi::new(
-        inventory.clone(),
-        store.clone(),
-        telemetry.clone(),
-        node_selector.clone(),
-    ));
+    let api = Arc::new(
+        MetricsApi::new(
+            inventory.clone(),
+            store.clone(),
+            telemetry.clone(),
+            node_selector.clone(),
+        )
+        .with_list_all_idle(2 * resolution),
+    );
     let diagnosis = Arc::new(Diagnosis::new(
         scrape_status,
         inventory,

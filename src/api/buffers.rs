@@ -36,6 +36,11 @@ impl BufferPool {
         })
     }
 
+    /// Frees the kept buffer (see [`super::list_all`]); one lent out comes back as usual.
+    pub fn release(&self) {
+        self.lock().take();
+    }
+
     fn give_back(&self, buffer: Vec<u8>) {
         let mut free = self.lock();
         if free.as_ref().is_none_or(|kept| kept.capacity() < buffer.capacity()) {

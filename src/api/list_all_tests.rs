@@ -325,3 +325,25 @@ fn read_serves_list_all_from_the_cache_with_the_direct_bytes() {
         }
     }
 }
+
+#[test]
+fn an_idle_list_all_cache_drops_its_chunks_and_the_next_list_rebuilds_every_node() {
+    let f = Fixture::new();
+    let idle = Duration::from_secs(30);
+    let cache = Arc::new(super::list_all::ListAllCache::new(idle));
+    let at = f.at(40, 1);
+    let api_version = api_version(VERSIONS[1]);
+    let list = || {
+        let slot = cache.slot(0, 1).expect("the JSON v1beta1 slot");
+        let ((bytes, _, stats), (direct, _)) = list_with(&f, slot, at, || json::Encoder::new(&api_version, at.wall));
+        assert!(bytes == direct, "cached list differs from the direct one");
+        stats
+    };
+    assert_eq!(list(), ListStats { reused: 0, built: 3 });
+    cache.used(at.monotonic);
+    assert!(cache.release_if_idle(at.monotonic + idle / 2).is_err());
+    assert_eq!(list(), ListStats { reused: 3, built: 0 }, "kept while lists come");
+
+    assert_eq!(cache.release_if_idle(at.monotonic + idle), Ok(()));
+    assert_eq!(list(), ListStats { reused: 0, built: 3 }, "dropped once idle");
+}

@@ -128,6 +128,11 @@ pub struct ListStats {
 }
 
 impl Slot {
+    /// Drops every chunk (see [`super::list_all`]).
+    pub fn clear(&self) {
+        *self.chunks.lock().unwrap_or_else(PoisonError::into_inner) = Arc::default();
+    }
+
     /// Writes the items of every pod, node by node as [`super::pods::list`] does for all
     /// namespaces without selectors, between `encoder`'s `begin` and `finish`, which the
     /// caller writes. `new_encoder` makes an encoder like `encoder` for building chunks.

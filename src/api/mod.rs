@@ -8,6 +8,7 @@ pub mod encode;
 pub mod go_duration;
 pub mod http;
 pub mod json;
+pub mod list_all;
 #[cfg(test)]
 mod list_all_tests;
 pub mod list_cache;
@@ -23,7 +24,7 @@ pub mod table;
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 
@@ -35,6 +36,7 @@ use crate::store::Store;
 use crate::telemetry::Telemetry;
 use buffers::BufferPool;
 use encode::{Document, Encode, EncodeChunks};
+use list_all::ListAllCache;
 use list_cache::Slot;
 use selectors::ListOptions;
 
@@ -49,6 +51,10 @@ const API_VERSIONS: [&str; 2] = ["metrics.k8s.io/v1", "metrics.k8s.io/v1beta1"];
 /// What a list item is assumed to take before the first list: a PodMetrics with two
 /// containers and two labels is about 450 bytes of JSON.
 const INITIAL_ITEM_BYTES: usize = 512;
+
+/// How long LIST-all's cache outlives the last list unless the server says otherwise
+/// ([`MetricsApi::with_list_all_idle`]): twice upstream's default resolution.
+const DEFAULT_LIST_ALL_IDLE: Duration = Duration::from_secs(120);
 
 /// A request the API understood but must refuse; each maps to one Kubernetes `Status`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -139,11 +145,9 @@ pub struct MetricsApi {
     /// Bytes per item of the last node list and the last pod list, so the next one reserves
     /// its buffer once instead of growing it (a 70 MB list would otherwise be copied).
     item_bytes: [AtomicUsize; 2],
-    /// Encoded items of the LIST of every pod, per node, for JSON then protobuf, each for
-    /// every one of [`VERSIONS`] (see [`list_cache`]).
-    list_all_pods: [Slot; 2 * VERSIONS.len()],
-    /// The body buffer those lists reuse (see [`buffers`]).
-    list_all_buffers: Arc<BufferPool>,
+    /// Encoded items of the LIST of every pod, per node, and the body buffer those lists
+    /// reuse, dropped when lists stop (see [`list_all`]).
+    list_all: Arc<ListAllCache>,
 }
 
 /// What one read observed: the wall-clock time for `creationTimestamp` and freshness, and
@@ -180,9 +184,15 @@ impl MetricsApi {
                 AtomicUsize::new(INITIAL_ITEM_BYTES),
                 AtomicUsize::new(INITIAL_ITEM_BYTES),
             ],
-            list_all_pods: Default::default(),
-            list_all_buffers: Arc::default(),
+            list_all: Arc::new(ListAllCache::new(DEFAULT_LIST_ALL_IDLE)),
         }
+    }
+
+    /// Keeps what LIST-all reuses only while lists come at least every `idle`: twice the
+    /// resolution, after which no node's encoded items are current anyway.
+    pub fn with_list_all_idle(mut self, idle: Duration) -> Self {
+        self.list_all = Arc::new(ListAllCache::new(idle));
+        self
     }
 
     /// Paths this API serves outside `/apis`, for the server's `/` index.
@@ -208,7 +218,10 @@ impl MetricsApi {
         let api_version = api_version(version);
         let cached = self.list_all_pods_slot(version, route, &options, representation);
         let mut out = match cached {
-            Some(_) => self.list_all_buffers.take(),
+            Some(_) => {
+                self.list_all.used(at.monotonic);
+                self.list_all.buffers().take()
+            }
             None => Vec::new(),
         };
         let start = match (representation, cached) {
@@ -236,7 +249,7 @@ impl MetricsApi {
             }
         };
         let body = match cached {
-            Some(_) => BufferPool::into_bytes(&self.list_all_buffers, out),
+            Some(_) => BufferPool::into_bytes(self.list_all.buffers(), out),
             None => Bytes::from(out),
         };
         Ok(body.slice(start..))
@@ -260,7 +273,7 @@ impl MetricsApi {
             Representation::Protobuf => 1,
             _ => return None,
         };
-        self.list_all_pods.get(format * VERSIONS.len() + version)
+        self.list_all.slot(format, version)
     }
 
     /// The LIST of every pod from `slot`'s per-node chunks; returns where the document
