@@ -9,6 +9,7 @@
 //! series instead of turning into an arbitrary integer. Fetching the body (size cap, gzip)
 //! belongs to the client, and rates to the store.
 
+mod entries;
 mod error;
 mod number;
 mod text;
@@ -19,13 +20,11 @@ mod fixture_tests;
 mod tests;
 
 use std::borrow::Cow;
-use std::collections::hash_map::RandomState;
-use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
 
 use super::sample::{ContainerSample, NodeBatch, PodSample, Point, Timestamp};
+use entries::Entries;
 pub use error::{DecodeError, SyntaxError};
-use text::{Family, Sample};
+use text::{Family, Labels, Names, Sample};
 
 /// Decodes one kubelet response. `default_time` stamps samples that carry no timestamp.
 ///
@@ -36,7 +35,7 @@ pub fn decode(body: &[u8], default_time: Timestamp) -> Result<NodeBatch<'_>, Dec
     let mut batch = Accumulator::new(default_time, body.len());
     let mut reader = text::Reader::new(body);
     loop {
-        match reader.next_sample() {
+        match reader.next_sample(|family| batch.expected_block(family)) {
             Ok(Some(sample)) => batch.add(sample),
             Ok(None) => break,
             Err((kind, offset)) => {
@@ -77,6 +76,9 @@ struct NodeAcc {
 
 struct ContainerAcc<'a> {
     key: ContainerKey<'a>,
+    /// The label block of the line that created it, as written: a later line with the same
+    /// bytes is this container.
+    block: &'a [u8],
     /// Seen on a cpu, memory or start-time line (upstream ignores swap lines entirely).
     counted: bool,
     cpu: Option<u64>,
@@ -96,6 +98,8 @@ impl ContainerAcc<'_> {
 
 struct PodAcc<'a> {
     key: PodKey<'a>,
+    /// As [`ContainerAcc::block`].
+    block: &'a [u8],
     cpu: Option<u64>,
     memory: Option<u64>,
     swap: Option<u64>,
@@ -105,16 +109,15 @@ struct PodAcc<'a> {
 }
 
 /// Groups samples by container and pod. Kubelets write every family in the same container
-/// order, so `next_*` guesses the entry after the last one hit and the map is only consulted
-/// on a miss: once per entry for the first family, then about once per family.
+/// order, so `next_*` guesses the entry after the last one hit (the first one after the last
+/// entry) and the reader compares that entry's label block with the line's; [`Entries`] is
+/// only searched when the line is not the guessed entry: once per entry for the first family.
 struct Accumulator<'a> {
     default_time: Timestamp,
     node: NodeAcc,
-    containers: Vec<ContainerAcc<'a>>,
-    container_index: HashMap<ContainerKey<'a>, usize, NameHashing>,
+    containers: Entries<ContainerKey<'a>, ContainerAcc<'a>>,
     next_container: usize,
-    pods: Vec<PodAcc<'a>>,
-    pod_index: HashMap<PodKey<'a>, usize, NameHashing>,
+    pods: Entries<PodKey<'a>, PodAcc<'a>>,
     next_pod: usize,
 }
 
@@ -124,15 +127,12 @@ impl<'a> Accumulator<'a> {
     fn new(default_time: Timestamp, body_len: usize) -> Self {
         let containers = (body_len / 512).min(1 << 16);
         let pods = containers / 2;
-        let hashing = NameHashing::new();
         Accumulator {
             default_time,
             node: NodeAcc::default(),
-            containers: Vec::with_capacity(containers),
-            container_index: HashMap::with_capacity_and_hasher(containers, hashing),
+            containers: Entries::with_capacity(containers, |c| &c.key),
             next_container: 0,
-            pods: Vec::with_capacity(pods),
-            pod_index: HashMap::with_capacity_and_hasher(pods, hashing),
+            pods: Entries::with_capacity(pods, |p| &p.key),
             next_pod: 0,
         }
     }
@@ -147,7 +147,7 @@ impl<'a> Accumulator<'a> {
                 *timestamp = Some(at);
             }
         };
-        let names = sample.names;
+        let labels = sample.labels;
         match sample.family {
             Family::NodeCpu => {
                 self.node.cpu = value.map(core_nanoseconds);
@@ -162,10 +162,7 @@ impl<'a> Accumulator<'a> {
             | Family::ContainerMemory
             | Family::ContainerStart
             | Family::ContainerSwap) => {
-                let (Some(ns), Some(pod), Some(name)) = (names.namespace, names.pod, names.container) else {
-                    return;
-                };
-                let Some(c) = self.container((ns, pod, name)) else {
+                let Some(c) = self.container(labels) else {
                     return;
                 };
                 c.counted |= family != Family::ContainerSwap;
@@ -185,10 +182,7 @@ impl<'a> Accumulator<'a> {
                 }
             }
             family @ (Family::PodCpu | Family::PodMemory | Family::PodSwap) => {
-                let (Some(ns), Some(pod)) = (names.namespace, names.pod) else {
-                    return;
-                };
-                let Some(p) = self.pod((ns, pod)) else { return };
+                let Some(p) = self.pod(labels) else { return };
                 match family {
                     Family::PodCpu => p.cpu = value.map(core_nanoseconds),
                     Family::PodMemory => p.memory = value.map(bytes),
@@ -204,43 +198,85 @@ impl<'a> Accumulator<'a> {
         }
     }
 
-    fn container(&mut self, key: ContainerKey<'a>) -> Option<&mut ContainerAcc<'a>> {
-        let guess = self.next_container;
-        let index = match self.containers.get(guess) {
-            Some(c) if c.key == key => guess,
-            _ => *self.container_index.entry(key).or_insert_with_key(|key| {
-                self.containers.push(ContainerAcc {
-                    key: key.clone(),
-                    counted: false,
-                    cpu: None,
-                    memory: None,
-                    start: None,
-                    swap: None,
-                    timestamp: None,
-                    keep: false,
-                });
-                self.containers.len() - 1
-            }),
+    /// The block the next line of `family` most likely repeats: that of the entry after the
+    /// last one hit, or of the first entry once the last was hit. Empty when there is none.
+    fn expected_block(&self, family: Family) -> &'a [u8] {
+        let block = match family {
+            Family::ContainerCpu | Family::ContainerMemory | Family::ContainerStart | Family::ContainerSwap => self
+                .containers
+                .get(guess(self.next_container, self.containers.len()))
+                .map(|c| c.block),
+            Family::PodCpu | Family::PodMemory | Family::PodSwap => {
+                self.pods.get(guess(self.next_pod, self.pods.len())).map(|p| p.block)
+            }
+            _ => None,
+        };
+        block.unwrap_or_default()
+    }
+
+    /// The container a line names; `None` when a name is missing.
+    fn container(&mut self, labels: Labels<'a>) -> Option<&mut ContainerAcc<'a>> {
+        let guess = guess(self.next_container, self.containers.len());
+        let index = match labels {
+            Labels::AsExpected => guess,
+            Labels::Read { names, block } => {
+                let Names {
+                    namespace: Some(ns),
+                    pod: Some(pod),
+                    container: Some(name),
+                } = names
+                else {
+                    return None;
+                };
+                let key = (ns, pod, name);
+                match self.containers.get(guess) {
+                    Some(c) if c.key == key => guess,
+                    _ => self.containers.find_or_insert(key, |key| ContainerAcc {
+                        key,
+                        block,
+                        counted: false,
+                        cpu: None,
+                        memory: None,
+                        start: None,
+                        swap: None,
+                        timestamp: None,
+                        keep: false,
+                    }),
+                }
+            }
         };
         self.next_container = index + 1;
         self.containers.get_mut(index)
     }
 
-    fn pod(&mut self, key: PodKey<'a>) -> Option<&mut PodAcc<'a>> {
-        let guess = self.next_pod;
-        let index = match self.pods.get(guess) {
-            Some(p) if p.key == key => guess,
-            _ => *self.pod_index.entry(key).or_insert_with_key(|key| {
-                self.pods.push(PodAcc {
-                    key: key.clone(),
-                    cpu: None,
-                    memory: None,
-                    swap: None,
-                    timestamp: None,
-                    timestamp_from_usage: false,
-                });
-                self.pods.len() - 1
-            }),
+    /// The pod a line names; `None` when a name is missing.
+    fn pod(&mut self, labels: Labels<'a>) -> Option<&mut PodAcc<'a>> {
+        let guess = guess(self.next_pod, self.pods.len());
+        let index = match labels {
+            Labels::AsExpected => guess,
+            Labels::Read { names, block } => {
+                let Names {
+                    namespace: Some(ns),
+                    pod: Some(pod),
+                    ..
+                } = names
+                else {
+                    return None;
+                };
+                let key = (ns, pod);
+                match self.pods.get(guess) {
+                    Some(p) if p.key == key => guess,
+                    _ => self.pods.find_or_insert(key, |key| PodAcc {
+                        key,
+                        block,
+                        cpu: None,
+                        memory: None,
+                        swap: None,
+                        timestamp: None,
+                        timestamp_from_usage: false,
+                    }),
+                }
+            }
         };
         self.next_pod = index + 1;
         self.pods.get_mut(index)
@@ -263,7 +299,7 @@ impl<'a> Accumulator<'a> {
             _ => None,
         };
 
-        let mut containers = self.containers;
+        let mut containers = self.containers.into_vec();
         containers.retain(|c| c.counted);
         if !containers.is_sorted_by(|a, b| a.key <= b.key) {
             containers.sort_unstable_by(|a, b| a.key.cmp(&b.key));
@@ -289,7 +325,7 @@ impl<'a> Accumulator<'a> {
             })
             .collect();
 
-        let mut pods = self.pods;
+        let mut pods = self.pods.into_vec();
         pods.retain(|p| p.cpu.is_some() || p.memory.is_some() || p.swap.is_some());
         if !pods.is_sorted_by(|a, b| a.key <= b.key) {
             pods.sort_unstable_by(|a, b| a.key.cmp(&b.key));
@@ -315,60 +351,11 @@ impl<'a> Accumulator<'a> {
     }
 }
 
-/// Hashes names for the container and pod indexes: a multiply-rotate mix over 8-byte words
-/// with a per-decode random seed. SipHash cost a fifth of the whole decode here; this mix is
-/// not collision-proof against a kubelet that crafts names to collide, but such a kubelet only
-/// slows its own scrape, which the body size cap and the scrape timeout bound.
-#[derive(Clone, Copy)]
-struct NameHashing(u64);
-
-impl NameHashing {
-    fn new() -> Self {
-        NameHashing(RandomState::new().hash_one(0x6e61_6d65_7321_u64))
-    }
-}
-
-impl BuildHasher for NameHashing {
-    type Hasher = NameHasher;
-
-    fn build_hasher(&self) -> NameHasher {
-        NameHasher(self.0)
-    }
-}
-
-struct NameHasher(u64);
-
-impl NameHasher {
-    fn mix(&mut self, word: u64) {
-        self.0 = (self.0 ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
-    }
-}
-
-impl Hasher for NameHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.mix(u64::from_le_bytes(word));
-        }
-        let tail = chunks.remainder();
-        let mut word = [0u8; 8];
-        if let Some(head) = word.get_mut(..tail.len()) {
-            head.copy_from_slice(tail);
-        }
-        self.mix(u64::from_le_bytes(word) ^ (bytes.len() as u64).rotate_right(8));
-    }
-
-    fn write_u8(&mut self, byte: u8) {
-        self.mix(u64::from(byte));
-    }
-
-    fn finish(&self) -> u64 {
-        // The low bits pick the bucket and the top seven tag it: spread every input bit.
-        let mut x = self.0;
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        x ^ (x >> 33)
+/// The entry after the last one hit, wrapping to the first: the next family starts over.
+fn guess(next: usize, len: usize) -> usize {
+    if next < len {
+        next
+    } else {
+        0
     }
 }

@@ -194,3 +194,99 @@ fn truncated_line_fails_the_body() {
         }
     );
 }
+
+/// Four containers in two pods, each family listing them in its own order and spelling: the
+/// fast path (a line repeating the guessed entry's label block) and the map must agree.
+#[test]
+fn families_in_another_order_or_spelling_group_the_same() {
+    let body = format!(
+        "{CPU}{{container=\"a\",namespace=\"n\",pod=\"p\"}} 1 1000\n\
+         {CPU}{{container=\"b\",namespace=\"n\",pod=\"p\"}} 2 1000\n\
+         {CPU}{{container=\"a\",namespace=\"n\",pod=\"q\"}} 3 1000\n\
+         {CPU}{{container=\"b\",namespace=\"n\",pod=\"q\"}} 4 1000\n\
+         {MEM}{{container=\"b\",namespace=\"n\",pod=\"q\"}} 40 2000\n\
+         {MEM}{{container=\"a\",namespace=\"n\",pod=\"q\"}} 30 2000\n\
+         {MEM}{{pod=\"p\",namespace=\"n\",container=\"b\"}} 20 2000\n\
+         {MEM}{{container=\"a\", namespace=\"n\", pod=\"p\"}} 10 2000\n\
+         container_start_time_seconds{{container=\"a\",namespace=\"n\",pod=\"q\"}} 5\n\
+         container_start_time_seconds{{container=\"b\",namespace=\"n\",pod=\"q\"}} 6\n\
+         container_start_time_seconds{{container=\"a\",namespace=\"n\",pod=\"p\"}} 7\n\
+         container_start_time_seconds{{container=\"b\",namespace=\"n\",pod=\"p\"}} 8\n"
+    );
+    let point = |cpu: u64, memory: u64, start: i64| Point {
+        start_time: Timestamp::from_unix_seconds(start),
+        timestamp: ms(2000),
+        cpu_core_nanoseconds: cpu * 1_000_000_000,
+        memory_bytes: memory,
+    };
+    let want = vec![
+        container("n", "p", "a", point(1, 10, 7)),
+        container("n", "p", "b", point(2, 20, 8)),
+        container("n", "q", "a", point(3, 30, 5)),
+        container("n", "q", "b", point(4, 40, 6)),
+    ];
+    assert_eq!(decoded(body.as_bytes()).containers, want);
+}
+
+#[test]
+fn pod_series_wrap_around_to_the_first_pod() {
+    let body = "pod_cpu_usage_seconds_total{namespace=\"n\",pod=\"p\"} 1 1000\n\
+                pod_cpu_usage_seconds_total{namespace=\"n\",pod=\"q\"} 2 1000\n\
+                pod_memory_working_set_bytes{namespace=\"n\",pod=\"p\"} 10 2000\n\
+                pod_memory_working_set_bytes{namespace=\"n\",pod=\"q\"} 20 2000\n\
+                pod_cpu_usage_seconds_total{namespace=\"n\",pod=\"p\"} 3 3000\n";
+    let pod = |name: &str, cpu: u64, memory: u64, at: i64| PodSample {
+        namespace: "n".into(),
+        pod: name.to_owned().into(),
+        timestamp: ms(at),
+        cpu_core_nanoseconds: Some(cpu * 1_000_000_000),
+        memory_bytes: Some(memory),
+        swap_bytes: None,
+    };
+    let want = vec![pod("p", 3, 10, 3000), pod("q", 2, 20, 2000)];
+    assert_eq!(decoded(body.as_bytes()).pods, want);
+}
+
+#[test]
+fn a_repeated_escaped_block_is_the_same_owned_container() {
+    let labels = "{container=\"c\",namespace=\"ns\",pod=\"a\\\"b\"}";
+    let body = format!("{CPU}{labels} 1\n{MEM}{labels} 2\n{CPU}{labels} 3\n");
+    let batch = decoded(body.as_bytes());
+    assert_eq!(batch.containers.len(), 1);
+    assert!(matches!(&batch.containers[0].pod, Cow::Owned(p) if p == "a\"b"));
+    assert_eq!(batch.containers[0].point.cpu_core_nanoseconds, 3_000_000_000);
+    assert_eq!(batch.containers[0].point.memory_bytes, 2);
+}
+
+#[test]
+fn a_repeated_block_still_checks_the_rest_of_its_line() {
+    let labels = "{container=\"c\",namespace=\"n\",pod=\"p\"}";
+    for (line, kind) in [
+        (format!("{MEM}{labels}x 1"), SyntaxError::Value),
+        (format!("{MEM}{labels}"), SyntaxError::MissingValue),
+        (format!("{MEM}{labels} 1 2 3"), SyntaxError::TrailingText),
+        (format!("{MEM}{labels},pod=\"q\"}} 1"), SyntaxError::Value),
+    ] {
+        let body = format!("{CPU}{labels} 1\n{line}\n");
+        let e = error(body.as_bytes());
+        assert_eq!((e.line, e.kind), (2, kind), "{line}");
+    }
+}
+
+#[test]
+fn a_pod_line_does_not_take_a_container_block() {
+    // The same bytes name a container in a container family and a pod in a pod family.
+    let labels = "{container=\"c\",namespace=\"n\",pod=\"p\"}";
+    let body = format!(
+        "{CPU}{labels} 1\n{MEM}{labels} 2\npod_cpu_usage_seconds_total{labels} 5\n\
+         pod_memory_working_set_bytes{{namespace=\"n\",pod=\"p\"}} 6\n"
+    );
+    let batch = decoded(body.as_bytes());
+    assert_eq!(batch.containers.len(), 1);
+    let pods: Vec<_> = batch
+        .pods
+        .iter()
+        .map(|p| (p.pod.as_ref(), p.cpu_core_nanoseconds, p.memory_bytes))
+        .collect();
+    assert_eq!(pods, [("p", Some(5_000_000_000), Some(6))]);
+}

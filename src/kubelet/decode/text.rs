@@ -96,11 +96,22 @@ pub(super) struct Names<'a> {
     pub(super) container: Option<Cow<'a, str>>,
 }
 
+/// What a sample line's labels say.
+#[derive(Debug)]
+pub(super) enum Labels<'a> {
+    /// The label block is byte for byte the one the caller expected, so it names what that
+    /// block named; it was not read again.
+    AsExpected,
+    /// The block was read: its names, and the block as written (`{` through `}`, empty when
+    /// the line has none) for the caller to expect next time.
+    Read { names: Names<'a>, block: &'a [u8] },
+}
+
 /// One sample line, as written (no unit conversion).
 #[derive(Debug)]
 pub(super) struct Sample<'a> {
     pub(super) family: Family,
-    pub(super) names: Names<'a>,
+    pub(super) labels: Labels<'a>,
     pub(super) value: f64,
     pub(super) timestamp_ms: Option<i64>,
 }
@@ -181,7 +192,15 @@ impl<'a> Reader<'a> {
 
     /// The next sample, `Ok(None)` at the end of the body. An error comes with the offset
     /// of its line's first byte.
-    pub(super) fn next_sample(&mut self) -> Result<Option<Sample<'a>>, (SyntaxError, usize)> {
+    ///
+    /// `expected_block` gives, for a family, the label block the caller guesses the line
+    /// repeats (empty for no guess). Kubelets write each family's series in the same order,
+    /// so one comparison of borrowed bytes usually replaces reading the labels: the same
+    /// bytes always read as the same names, and the caller already has those.
+    pub(super) fn next_sample(
+        &mut self,
+        expected_block: impl FnOnce(Family) -> &'a [u8],
+    ) -> Result<Option<Sample<'a>>, (SyntaxError, usize)> {
         loop {
             let line_start = self.pos;
             self.skip_blanks();
@@ -192,7 +211,7 @@ impl<'a> Reader<'a> {
                     let rest = self.rest();
                     self.pos += find_any(rest, [b'\n']).map_or(rest.len(), |at| at + 1);
                 }
-                Some(_) => return self.sample().map(Some).map_err(|e| (e, line_start)),
+                Some(_) => return self.sample(expected_block).map(Some).map_err(|e| (e, line_start)),
             }
         }
     }
@@ -228,14 +247,11 @@ impl<'a> Reader<'a> {
         rest.get(..len).unwrap_or_default()
     }
 
-    fn sample(&mut self) -> Result<Sample<'a>, SyntaxError> {
+    fn sample(&mut self, expected_block: impl FnOnce(Family) -> &'a [u8]) -> Result<Sample<'a>, SyntaxError> {
         let family = self.metric_name()?;
-        let mut names = Names::default();
         self.skip_blanks();
-        if self.eat(b'{') {
-            self.labels(family, &mut names)?;
-            self.skip_blanks();
-        }
+        let labels = self.label_block(family, expected_block)?;
+        self.skip_blanks();
         let (value, len) = read_float(self.rest())?;
         self.pos += len;
         self.skip_blanks();
@@ -249,7 +265,7 @@ impl<'a> Reader<'a> {
         }
         Ok(Sample {
             family,
-            names,
+            labels,
             value,
             timestamp_ms,
         })
@@ -274,6 +290,32 @@ impl<'a> Reader<'a> {
         self.pos += len;
         self.last = family;
         Ok(family)
+    }
+
+    /// The label block at the cursor, if any. A block that starts with the expected one is
+    /// that block: reading stops at the first `}` outside a quoted value, so the bytes after
+    /// it cannot change what the block says.
+    fn label_block(
+        &mut self,
+        family: Family,
+        expected_block: impl FnOnce(Family) -> &'a [u8],
+    ) -> Result<Labels<'a>, SyntaxError> {
+        let start = self.pos;
+        let mut names = Names::default();
+        if self.peek() == Some(b'{') {
+            let expected = match family {
+                Family::Other => &[],
+                _ => expected_block(family),
+            };
+            if !expected.is_empty() && self.rest().starts_with(expected) {
+                self.pos += expected.len();
+                return Ok(Labels::AsExpected);
+            }
+            self.pos += 1;
+            self.labels(family, &mut names)?;
+        }
+        let block = self.body.get(start..self.pos).unwrap_or_default();
+        Ok(Labels::Read { names, block })
     }
 
     /// After `{`: `name="value"` pairs, comma-separated, optional trailing comma, then `}`.
