@@ -6,24 +6,30 @@
 //! whose owner gives the buffer back here when the last reference drops, and the next list
 //! writes into pages already mapped.
 //!
-//! Memory: at most one buffer is kept (the largest given back), so this holds one LIST-all
-//! body's capacity from the first list on; a list that finds none (the first, or one that
-//! overlaps another) allocates its own.
+//! Memory: at most two buffers are kept (the largest given back), so two lists in flight at
+//! once (a dashboard and a `kubectl top pod -A`, or the aggregator's retries) both write into
+//! mapped pages; a list that finds none (the first ones, or a third at once) allocates its
+//! own. [`super::list_all`] frees them once lists stop.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 
-/// The kept buffer, if any.
+/// How many buffers are kept.
+const KEPT: usize = 2;
+
+/// The kept buffers.
 #[derive(Debug, Default)]
 pub struct BufferPool {
-    free: Mutex<Option<Vec<u8>>>,
+    free: Mutex<Vec<Vec<u8>>>,
 }
 
 impl BufferPool {
-    /// An empty buffer: the kept one if there is one (its capacity still mapped), else new.
+    /// An empty buffer: the largest kept one if any (its capacity still mapped), else new.
     pub fn take(&self) -> Vec<u8> {
-        let mut buffer = self.lock().take().unwrap_or_default();
+        let mut free = self.lock();
+        let largest = (0..free.len()).max_by_key(|&i| free[i].capacity());
+        let mut buffer = largest.map(|i| free.swap_remove(i)).unwrap_or_default();
         buffer.clear();
         buffer
     }
@@ -36,19 +42,23 @@ impl BufferPool {
         })
     }
 
-    /// Frees the kept buffer (see [`super::list_all`]); one lent out comes back as usual.
+    /// Frees the kept buffers (see [`super::list_all`]); one lent out comes back as usual.
     pub fn release(&self) {
-        self.lock().take();
+        self.lock().clear();
     }
 
     fn give_back(&self, buffer: Vec<u8>) {
         let mut free = self.lock();
-        if free.as_ref().is_none_or(|kept| kept.capacity() < buffer.capacity()) {
-            *free = Some(buffer);
+        free.push(buffer);
+        if free.len() > KEPT {
+            let smallest = (0..free.len()).min_by_key(|&i| free[i].capacity());
+            if let Some(i) = smallest {
+                free.swap_remove(i);
+            }
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Vec<u8>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
         // A poisoned lock only means a holder panicked between two plain assignments.
         self.free.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -94,13 +104,12 @@ mod tests {
     }
 
     #[test]
-    fn only_the_largest_buffer_given_back_is_kept() {
+    fn the_two_largest_buffers_given_back_are_kept_and_lent_largest_first() {
         let pool = Arc::new(BufferPool::default());
-        let small = BufferPool::into_bytes(&pool, Vec::with_capacity(10));
-        let large = BufferPool::into_bytes(&pool, Vec::with_capacity(1000));
-        drop(large);
-        drop(small);
+        let bodies = [10, 1000, 100].map(|capacity| BufferPool::into_bytes(&pool, Vec::with_capacity(capacity)));
+        drop(bodies);
         assert_eq!(pool.take().capacity(), 1000);
+        assert_eq!(pool.take().capacity(), 100);
         assert_eq!(pool.take().capacity(), 0);
     }
 }

@@ -1,7 +1,7 @@
 //! What the LIST of every pod keeps between lists, and when it lets go of it.
 //!
-//! The per-node chunks ([`super::list_cache`]) and the reused body buffer ([`super::buffers`])
-//! hold about two copies of a LIST-all body (~140 MB at 150,000 pods as JSON). That pays only
+//! The per-node chunks ([`super::list_cache`]) and the reused body buffers ([`super::buffers`])
+//! hold up to three copies of a LIST-all body (~200 MB at 150,000 pods as JSON). That pays only
 //! while lists keep coming: a chunk is worth keeping for at most one resolution, since every
 //! node is scraped again by then. So once no LIST-all has come for `idle_after` (twice the
 //! resolution), everything is dropped, and a process that served one `kubectl top pod -A`

@@ -145,7 +145,7 @@ pub struct MetricsApi {
     /// Bytes per item of the last node list and the last pod list, so the next one reserves
     /// its buffer once instead of growing it (a 70 MB list would otherwise be copied).
     item_bytes: [AtomicUsize; 2],
-    /// Encoded items of the LIST of every pod, per node, and the body buffer those lists
+    /// Encoded items of the LIST of every pod, per node, and the body buffers those lists
     /// reuse, dropped when lists stop (see [`list_all`]).
     list_all: Arc<ListAllCache>,
 }
