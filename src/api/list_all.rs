@@ -115,16 +115,22 @@ async fn release_when_idle(cache: Weak<ListAllCache>) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn nothing_is_released_before_the_last_list_is_idle_long_enough() {
-        let idle = Duration::from_secs(30);
-        let cache = Arc::new(ListAllCache::new(idle));
+    const IDLE: Duration = Duration::from_secs(30);
+
+    /// A cache listed at the returned instant, keeping a 1 MiB body buffer.
+    fn listed_with_a_kept_buffer() -> (Arc<ListAllCache>, Instant) {
+        let cache = Arc::new(ListAllCache::new(IDLE));
         let listed = Instant::now();
         cache.used(listed);
         let mut buffer = cache.buffers().take();
         buffer.reserve(1 << 20);
         drop(BufferPool::into_bytes(cache.buffers(), buffer));
+        (cache, listed)
+    }
 
+    #[test]
+    fn nothing_is_released_before_the_last_list_is_idle_long_enough() {
+        let (cache, listed) = listed_with_a_kept_buffer();
         assert_eq!(
             cache.release_if_idle(listed + Duration::from_secs(10)),
             Err(Duration::from_secs(20))
@@ -134,15 +140,8 @@ mod tests {
 
     #[test]
     fn an_idle_cache_lets_go_of_its_buffer() {
-        let idle = Duration::from_secs(30);
-        let cache = Arc::new(ListAllCache::new(idle));
-        let listed = Instant::now();
-        cache.used(listed);
-        let mut buffer = cache.buffers().take();
-        buffer.reserve(1 << 20);
-        drop(BufferPool::into_bytes(cache.buffers(), buffer));
-
-        assert_eq!(cache.release_if_idle(listed + idle), Ok(()));
+        let (cache, listed) = listed_with_a_kept_buffer();
+        assert_eq!(cache.release_if_idle(listed + IDLE), Ok(()));
         assert_eq!(cache.buffers().take().capacity(), 0, "the buffer was freed");
     }
 }
