@@ -28,7 +28,6 @@ mod window;
 #[cfg(test)]
 mod tests;
 
-use std::ops::Deref;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -162,10 +161,10 @@ impl Store {
     }
 
     /// The pod's usage, if it was in the node's last batch, has usage, and is fresh at `now`.
-    pub fn pod_usage(&self, node: &str, namespace: &str, pod: &str, now: Instant) -> Option<HeldPodUsage> {
+    pub fn pod_usage(&self, node: &str, namespace: &str, pod: &str, now: Instant) -> Option<PodUsage> {
         let state = self.fresh(node, now)?;
         let position = state.pod_position(namespace, pod)?;
-        state.pod_usage(position).map(HeldPodUsage)
+        state.pod_usage(position)
     }
 
     /// The pods held for `node` if its data is fresh at `now`, for a LIST that walks the
@@ -214,18 +213,6 @@ impl Store {
     fn fresh(&self, node: &str, now: Instant) -> Option<Arc<NodeState>> {
         let state = Arc::clone(self.nodes.get(node)?.value());
         state.is_fresh(now, self.max_age).then_some(state)
-    }
-}
-
-/// One pod's usage as held at one moment (see [`Store::pod_usage`]).
-#[derive(Debug, PartialEq)]
-pub struct HeldPodUsage(PodUsage);
-
-impl Deref for HeldPodUsage {
-    type Target = PodUsage;
-
-    fn deref(&self) -> &PodUsage {
-        &self.0
     }
 }
 

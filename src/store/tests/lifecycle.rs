@@ -296,5 +296,5 @@ fn pods_of_a_node_share_one_allocation_per_container_name() {
 fn the_store_is_send_and_sync() {
     fn shared<T: Send + Sync>() {}
     shared::<Store>();
-    shared::<HeldPodUsage>();
+    shared::<NodePods>();
 }
