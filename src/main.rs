@@ -20,7 +20,10 @@ use metrics_server_rs::kubelet::client::{BearerToken, ClientConfig, Secret, Serv
 use metrics_server_rs::kubelet::credentials::{self, ClientLimits, KubeletTlsFlags};
 use metrics_server_rs::sandbox::Sandbox;
 
-/// See Cargo.toml for why the allocator is mimalloc.
+/// See Cargo.toml for why the allocator is mimalloc. The `system-allocator` feature leaves the
+/// C library's malloc in place, so heap profilers that interpose malloc (valgrind's massif and
+/// DHAT, heaptrack) see every allocation.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -29,6 +29,28 @@ impl Drop for Guard {
     }
 }
 
+/// A server run under a profiler (`FLEET_SERVER_WRAPPER`) gets SIGTERM and up to a minute to
+/// exit, so the profiler writes its output, before its guard kills it.
+#[derive(Debug)]
+struct GracefulStop {
+    pid: u32,
+}
+
+impl Drop for GracefulStop {
+    fn drop(&mut self) {
+        let pid = self.pid.to_string();
+        if Command::new("kill").args(["-TERM", &pid]).status().is_err() {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while crate::measure::alive(self.pid) && Instant::now() < deadline {
+            // A drop cannot await; this runs once, at the end of a profiling run.
+            #[allow(clippy::disallowed_methods)]
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
 /// The running simulator and the pipes the harness drives it with.
 #[derive(Debug)]
 pub(crate) struct Simulator {
@@ -115,6 +137,8 @@ pub(crate) struct Server {
     pub(crate) address: SocketAddr,
     pub(crate) log: PathBuf,
     cert_dir: PathBuf,
+    // Declared before the guard, so it runs first.
+    _graceful: Option<GracefulStop>,
     _guard: Guard,
 }
 
@@ -142,7 +166,19 @@ impl Server {
         if timeout < Duration::from_secs(10) {
             args.push(format!("--kubelet-request-timeout={}ms", timeout.as_millis()));
         }
-        let child = Command::new(env!("CARGO_BIN_EXE_metrics-server"))
+        // FLEET_SERVER_WRAPPER (e.g. `valgrind --tool=dhat`) runs the server under a profiler.
+        let wrapper = std::env::var("FLEET_SERVER_WRAPPER").unwrap_or_default();
+        let mut words = wrapper.split_whitespace();
+        let server = env!("CARGO_BIN_EXE_metrics-server");
+        let mut command = match words.next() {
+            Some(program) => {
+                let mut command = Command::new(program);
+                command.args(words).arg(server);
+                command
+            }
+            None => Command::new(server),
+        };
+        let child = command
             .args(&args)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -154,6 +190,11 @@ impl Server {
             address,
             log,
             cert_dir,
+            _graceful: if wrapper.is_empty() {
+                None
+            } else {
+                Some(GracefulStop { pid: child.id() })
+            },
             _guard: Guard { child },
         })
     }
