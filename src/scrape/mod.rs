@@ -3,6 +3,7 @@
 //! dropped, the reason is counted and logged once per change of state, and every other node
 //! is unaffected.
 
+pub mod buffers;
 pub mod pool;
 pub mod schedule;
 pub mod status;

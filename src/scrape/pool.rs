@@ -1,13 +1,14 @@
 //! The scrape loop: one cycle per resolution period, each node at its stable offset, with a
-//! bound on scrapes in flight and a reused body buffer per in-flight scrape.
+//! bound on scrapes in flight and reused body buffers ([`BodyBuffers`]).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 
+use super::buffers::BodyBuffers;
 use super::schedule::{self, TickClock};
 use super::status::{Attempt, ScrapeStatus, Transition};
 use crate::inventory::selector::LabelSelector;
@@ -64,9 +65,7 @@ pub struct Scraper {
     status: Arc<ScrapeStatus>,
     ticks: Arc<TickClock>,
     in_flight: Arc<Semaphore>,
-    /// Body buffers, at most one per scrape in flight, kept between cycles so steady state
-    /// allocates nothing for bodies.
-    buffers: Mutex<Vec<Vec<u8>>>,
+    buffers: BodyBuffers,
 }
 
 impl Scraper {
@@ -92,7 +91,7 @@ impl Scraper {
             status,
             ticks,
             in_flight,
-            buffers: Mutex::default(),
+            buffers: BodyBuffers::default(),
         }
     }
 
@@ -153,19 +152,20 @@ impl Scraper {
             while scrapes.try_join_next().is_some() {}
         }
         while scrapes.join_next().await.is_some() {}
+        self.buffers.end_cycle();
         self.telemetry.tick(started.elapsed());
         self.status.cycle_finished(started.elapsed());
     }
 
     async fn scrape_node(&self, node: &NodeInfo) {
         let started = Instant::now();
-        let mut body = self.take_buffer();
+        let mut body = self.buffers.take();
         let url = self.addresses.url(node);
         let outcome = match &url {
             Ok(url) => self.fetch_and_store(node, url, &mut body).await,
             Err(e) => Err(ScrapeError::Address(e.clone())),
         };
-        self.return_buffer(body);
+        self.buffers.give_back(body);
         let address = url.as_deref().ok();
         let failure = outcome.as_ref().err().map(ScrapeError::reason_label);
         let attempt = Attempt {
@@ -212,22 +212,5 @@ impl Scraper {
         let batch = decode(body, request_time)?;
         self.store.apply(&node.name, &batch, Instant::now());
         Ok(batch.pods_grouped().count())
-    }
-
-    fn take_buffer(&self) -> Vec<u8> {
-        self.buffers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
-            .unwrap_or_default()
-    }
-
-    fn return_buffer(&self, mut buffer: Vec<u8>) {
-        // Don't keep a rare giant body's allocation around forever.
-        if buffer.capacity() > 4 << 20 {
-            buffer = Vec::new();
-        }
-        buffer.clear();
-        self.buffers.lock().unwrap_or_else(|e| e.into_inner()).push(buffer);
     }
 }
