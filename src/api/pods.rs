@@ -12,16 +12,15 @@ use super::encode::{Encode, PodItem};
 use super::selectors::ListOptions;
 use super::{age_seconds, ApiError, ReadTime};
 use crate::inventory::{PodInfo, Snapshot};
-use crate::store::{NodePods, PodSlot, PodUsage, Store};
+use crate::store::{OwnedPodCursor, PodUsage, Store};
 
 /// Lists pods, one namespace or all of them.
 ///
-/// Both walk the store one node at a time: one store lookup per node, then a forward merge
-/// over its pods, instead of a hash and a binary search per pod, which is what makes listing
-/// 150,000 pods cheap. A list of every pod walks the inventory node by node (nodes by name,
-/// each node's pods by namespace and name) and writes pods as it finds them; a namespaced list
-/// is ordered by pod name, so it finds its pods node by node and writes them in name order.
-/// Upstream's order is random in both cases; ours is stable.
+/// Both look each node up in the store once, then find its pods with a forward merge, instead
+/// of a hash and a binary search per pod, which is what makes listing 150,000 pods cheap. A
+/// list of every pod walks the inventory node by node (nodes by name, each node's pods by
+/// namespace and name); a namespaced list walks the namespace by pod name with a cursor per
+/// node. Upstream's order is random in both cases; ours is stable.
 #[allow(clippy::too_many_arguments)] // a read's inputs and outputs, spelled out for the hot path
 pub fn list(
     snapshot: &Snapshot,
@@ -66,9 +65,10 @@ pub fn list(
     }
 }
 
-/// The namespaced list: the namespace's selected pods by name are grouped by node, each node
-/// is looked up once and its pods found with a cursor (in name order within a node, which is
-/// the store's order within one namespace), then every pod found is emitted in name order.
+/// The namespaced list: the namespace's pods by name, each found with a cursor over its node's
+/// pods, one per node, made when the node's first pod comes up: a node's pods of one namespace
+/// come up in name order, which is the store's order within one namespace, so each cursor
+/// only moves forward. One store lookup per node, not per pod.
 fn list_namespace(
     snapshot: &Snapshot,
     store: &Store,
@@ -80,46 +80,21 @@ fn list_namespace(
     let Some(in_namespace) = snapshot.pods.namespace(namespace) else {
         return;
     };
-    let pods: Vec<&PodInfo> = in_namespace
-        .values()
-        .map(|pod| &**pod)
-        .filter(|pod| selected(pod))
-        .collect();
-    // (node, index in `pods`), grouped by node. A node is keyed by its name's allocation: the
-    // inventory holds one per node, so sorting integers groups the pods without comparing
-    // names. Were a node's name ever held twice, its pods would form two groups: two lookups
-    // of the same node, the same output.
-    let mut by_node: Vec<(usize, usize)> = pods
-        .iter()
-        .enumerate()
-        .map(|(index, pod)| (Arc::as_ptr(&pod.node_name).cast::<u8>() as usize, index))
-        .collect();
-    by_node.sort_unstable();
-    // Each pod's node (an index into `held`) and where that node holds it.
-    let mut found: Vec<Option<(usize, PodSlot)>> = vec![None; pods.len()];
-    let mut held: Vec<NodePods> = Vec::new();
-    for group in by_node.chunk_by(|a, b| a.0 == b.0) {
-        let Some(node) = group.first().and_then(|&(_, index)| pods.get(index)) else {
-            continue;
-        };
-        let Some(node_pods) = store.node_pods(&node.node_name, at.monotonic) else {
-            continue;
-        };
-        let mut cursor = node_pods.namespace_cursor(namespace);
-        for &(_, index) in group {
-            if let (Some(pod), Some(slot)) = (pods.get(index), found.get_mut(index)) {
-                *slot = cursor.find(namespace, &pod.name).map(|at| (held.len(), at));
-            }
-        }
-        held.push(node_pods);
-    }
+    // A node is keyed by its name's allocation: the inventory holds one per node (and the
+    // snapshot keeps them all alive meanwhile), so nothing hashes names. Were a node's name
+    // ever held twice, the node would get two cursors: two lookups, the same output.
+    let mut cursors: foldhash::HashMap<usize, Option<OwnedPodCursor>> = foldhash::HashMap::default();
     let mut usage = PodUsage::default();
-    for (pod, found) in pods.iter().zip(&found) {
-        let Some((node, slot)) = *found else {
-            continue;
-        };
-        if held.get(node).is_some_and(|node| node.usage_into(slot, &mut usage)) {
-            emit(pod, &usage);
+    for pod in in_namespace.values().filter(|pod| selected(pod)) {
+        let node = Arc::as_ptr(&pod.node_name).cast::<u8>() as usize;
+        let cursor = cursors.entry(node).or_insert_with(|| {
+            let held = store.node_pods(&pod.node_name, at.monotonic)?;
+            Some(held.into_namespace_cursor(namespace))
+        });
+        if let Some(cursor) = cursor {
+            if cursor.seek_into(namespace, &pod.name, &mut usage) {
+                emit(pod, &usage);
+            }
         }
     }
 }

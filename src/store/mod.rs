@@ -262,19 +262,13 @@ impl NodePods {
         }
     }
 
-    /// A cursor for looking up pods of `namespace` only, by name: it starts at the
-    /// namespace's first pod (a binary search), not at the node's first.
-    pub fn namespace_cursor(&self, namespace: &str) -> PodCursor<'_> {
-        PodCursor {
-            state: &self.0,
-            next: self.0.namespace_start(namespace),
-        }
-    }
-
-    /// The usage of the pod at `slot` (found by [`PodCursor::find`] on this object), written
-    /// over `usage`; `false` when the pod has none.
-    pub fn usage_into(&self, slot: PodSlot, usage: &mut PodUsage) -> bool {
-        self.0.pod_usage_into(slot.0, usage)
+    /// A cursor over pods of `namespace` only, by name, that owns these pods: a reader that
+    /// visits pods in another order than the store's (a namespaced LIST goes by name) keeps
+    /// one per node. It starts at the namespace's first pod (a binary search), not at the
+    /// node's first.
+    pub fn into_namespace_cursor(self, namespace: &str) -> OwnedPodCursor {
+        let next = self.0.namespace_start(namespace);
+        OwnedPodCursor { pods: self, next }
     }
 
     /// A mark of this exact state that does not keep its data alive (for the API's cache of
@@ -308,30 +302,37 @@ impl PodCursor<'_> {
     /// The pod's usage, if held and servable. Asking for a key that sorts before the previous
     /// one finds nothing.
     pub fn seek(&mut self, namespace: &str, name: &str) -> Option<PodUsage> {
-        self.state.pod_usage(self.find(namespace, name)?.0)
+        self.state.pod_usage(find(self.state, &mut self.next, namespace, name)?)
     }
 
     /// [`PodCursor::seek`] written over `usage`, reusing its allocation; `false` when the pod
     /// is not held or has no usage.
     pub fn seek_into(&mut self, namespace: &str, name: &str, usage: &mut PodUsage) -> bool {
-        self.find(namespace, name)
-            .is_some_and(|slot| self.state.pod_usage_into(slot.0, usage))
-    }
-
-    /// Where the pod is held, servable or not, for its usage to be read later with
-    /// [`NodePods::usage_into`]. The same ordering rule as [`PodCursor::seek`] applies.
-    pub fn find(&mut self, namespace: &str, name: &str) -> Option<PodSlot> {
-        node::seek(&self.state.pods, &mut self.next, |p| {
-            (&*p.namespace, &*p.name).cmp(&(namespace, name))
-        })?;
-        self.next.checked_sub(1).map(PodSlot)
+        find(self.state, &mut self.next, namespace, name).is_some_and(|at| self.state.pod_usage_into(at, usage))
     }
 }
 
-/// Where one pod is held in a [`NodePods`] (see [`PodCursor::find`]). Only meaningful for the
-/// object it was found in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PodSlot(usize);
+/// A [`PodCursor`] that owns its node's pods (see [`NodePods::into_namespace_cursor`]).
+#[derive(Debug)]
+pub struct OwnedPodCursor {
+    pods: NodePods,
+    next: usize,
+}
+
+impl OwnedPodCursor {
+    /// As [`PodCursor::seek_into`].
+    pub fn seek_into(&mut self, namespace: &str, name: &str, usage: &mut PodUsage) -> bool {
+        let state = &*self.pods.0;
+        find(state, &mut self.next, namespace, name).is_some_and(|at| state.pod_usage_into(at, usage))
+    }
+}
+
+/// Where the pod is in `state`'s pods, looking from `next` on, which it moves past the pods
+/// ordered before it.
+fn find(state: &NodeState, next: &mut usize, namespace: &str, name: &str) -> Option<usize> {
+    node::seek(&state.pods, next, |p| (&*p.namespace, &*p.name).cmp(&(namespace, name)))?;
+    next.checked_sub(1)
+}
 
 /// What [`Store::is_ready`] last saw, with the likely cause when not ready.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

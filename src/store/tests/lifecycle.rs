@@ -323,17 +323,26 @@ fn cursor_lookups_read_what_pod_usage_reads() {
     let held = f.store.node_pods("node1", f.now).expect("node1 is fresh");
     let mut buffer = PodUsage::default();
 
-    let mut in_ns2 = held.namespace_cursor("ns2");
-    for name in ["a", "new", "three"] {
+    let cursor = |namespace| {
+        let held = f.store.node_pods("node1", f.now).expect("node1 is fresh");
+        held.into_namespace_cursor(namespace)
+    };
+    let mut in_ns2 = cursor("ns2");
+    for name in ["a", "new", "three", "zz"] {
         let want = f.store.pod_usage("node1", "ns2", name, f.now);
-        let slot = in_ns2.find("ns2", name).expect("held");
-        let read = held.usage_into(slot, &mut buffer).then(|| buffer.clone());
+        let read = in_ns2.seek_into("ns2", name, &mut buffer).then(|| buffer.clone());
         assert_eq!(read, want, "ns2/{name}");
     }
-    assert_eq!(in_ns2.find("ns2", "a"), None, "a key before the last one is not found");
-    assert!(held.namespace_cursor("ns0").find("ns1", "pod1").is_some());
-    assert_eq!(held.namespace_cursor("ns3").find("ns2", "a"), None);
-    assert_eq!(held.namespace_cursor("ns9").find("ns9", "a"), None);
+    assert!(
+        !in_ns2.seek_into("ns2", "a", &mut buffer),
+        "a key before the last one is not found"
+    );
+    assert!(cursor("ns0").seek_into("ns1", "pod1", &mut buffer));
+    assert!(
+        !cursor("ns3").seek_into("ns2", "a", &mut buffer),
+        "the cursor starts at ns3"
+    );
+    assert!(!cursor("ns9").seek_into("ns9", "a", &mut buffer));
 
     let mut every = held.cursor();
     for (namespace, name) in [("ns1", "pod1"), ("ns2", "three"), ("ns2", "zz"), ("ns3", "pod1")] {
