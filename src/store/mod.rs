@@ -181,8 +181,8 @@ impl Store {
     pub fn pod_usage(&self, node: &str, namespace: &str, pod: &str, now: Instant) -> Option<PodUsage> {
         let entry = self.nodes.get(node)?;
         // Read under the shard's read lock, held for one binary search and a few divisions:
-        // cheaper than taking and dropping a reference to the state, and an apply's swap
-        // waits for it no longer than for a LIST's lookup.
+        // cheaper than taking and dropping a reference to the state; an apply's swap into
+        // this shard waits at most that long.
         let state = entry.value();
         if !state.is_fresh(now, self.max_age) {
             return None;
@@ -190,8 +190,8 @@ impl Store {
         state.pod_usage(state.pod_position(namespace, pod)?)
     }
 
-    /// The pods held for `node` if its data is fresh at `now`, for a LIST that walks the
-    /// inventory one node at a time: one map lookup per node, then a forward merge.
+    /// The pods held for `node` if its data is fresh at `now`, for a LIST: one map lookup per
+    /// node, then a forward merge (a cursor) over its pods.
     pub fn node_pods(&self, node: &str, now: Instant) -> Option<NodePods> {
         self.fresh(node, now).map(NodePods)
     }
