@@ -17,6 +17,13 @@
 //! `valgrind --tool=callgrind --toggle-collect='metrics_server_rs::api::MetricsApi::read'
 //! target/release/deps/list-<hash> --bench no-such-bench` (callgrind_annotate shows each
 //! read's share under its caller).
+//!
+//! The same fleet also serves the reads an HPA and `kubectl top pod -n NS` make: LIST of one
+//! namespace (a tenth of the pods, on nearly every node), the same with a label selector (one
+//! deployment: ~150 pods), and GET of one pod. Their instructions are counted by running the
+//! functions that make them once, untimed, before the benchmarks:
+//! `valgrind --tool=callgrind --toggle-collect='*namespace_reads*'` (or `'*pod_gets*'`) with
+//! the same `--bench no-such-bench`.
 
 use std::borrow::Cow;
 use std::cell::Cell;
@@ -246,6 +253,78 @@ fn bench_list(c: &mut Criterion) {
             },
         );
     }
+    group.finish();
+    bench_namespace(c, &fleet, at);
+}
+
+/// The namespace every namespaced read lists: a tenth of the fleet's pods.
+const NAMESPACE: &str = "namespace-3";
+/// One deployment of [`NAMESPACE`]: about a hundredth of its pods.
+const ONE_DEPLOYMENT: &str = "labelSelector=app%3Ddeployment-7";
+/// Pods read one at a time by [`pod_gets`].
+const GETS: usize = 1_000;
+
+/// A namespaced LIST, as JSON, with and without a label selector.
+fn namespace_read(fleet: &Fleet, at: ReadTime, query: Option<&str>) -> bytes::Bytes {
+    let route = Route::ListPods {
+        namespace: Some(NAMESPACE),
+    };
+    fleet
+        .api
+        .read("v1beta1", &route, query, at, Representation::Json)
+        .unwrap_or_default()
+}
+
+/// One LIST of [`NAMESPACE`] and one with a label selector (callgrind counts this function).
+#[inline(never)]
+fn namespace_reads(fleet: &Fleet, at: ReadTime) -> (usize, usize) {
+    let all = namespace_read(fleet, at, None).len();
+    let selected = namespace_read(fleet, at, Some(ONE_DEPLOYMENT)).len();
+    (all, selected)
+}
+
+/// GETs of [`GETS`] pods spread over the fleet (callgrind counts this function): how many
+/// were served.
+#[inline(never)]
+fn pod_gets(fleet: &Fleet, at: ReadTime, pods: &[(String, String)]) -> usize {
+    pods.iter()
+        .filter(|(namespace, name)| {
+            let route = Route::GetPod { namespace, name };
+            let body = fleet.api.read("v1beta1", &route, None, at, Representation::Json);
+            body.is_ok_and(|b| !black_box(b).is_empty())
+        })
+        .count()
+}
+
+fn bench_namespace(c: &mut Criterion, fleet: &Fleet, at: ReadTime) {
+    let step = fleet.by_node.len() / GETS;
+    let pods: Vec<(String, String)> = (0..GETS)
+        .filter_map(|i| fleet.by_node.get(i * step).and_then(|(_, pods)| pods.get(i % 30)))
+        .map(|p| (p.namespace.to_string(), p.name.to_string()))
+        .collect();
+    let (all, selected) = namespace_reads(fleet, at);
+    assert!(
+        all > selected && selected > 1000,
+        "the namespace and the deployment are served"
+    );
+    assert_eq!(pod_gets(fleet, at, &pods), GETS, "every pod is served");
+    eprintln!(
+        "{}: LIST {NAMESPACE} as JSON: {all} bytes; with {ONE_DEPLOYMENT}: {selected} bytes",
+        fleet.name
+    );
+
+    let mut group = c.benchmark_group(fleet.name);
+    group.sample_size(10);
+    group.bench_function(format!("LIST {NAMESPACE} as JSON"), |b| {
+        b.iter(|| black_box(namespace_read(fleet, at, None)).len());
+    });
+    group.bench_function(format!("LIST {NAMESPACE} as JSON, {ONE_DEPLOYMENT}"), |b| {
+        b.iter(|| black_box(namespace_read(fleet, at, Some(ONE_DEPLOYMENT))).len());
+    });
+    group.throughput(Throughput::Elements(pods.len() as u64));
+    group.bench_function(format!("GET {GETS} pods as JSON"), |b| {
+        b.iter(|| black_box(pod_gets(fleet, at, &pods)));
+    });
     group.finish();
 }
 

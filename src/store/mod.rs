@@ -20,7 +20,8 @@
 //!
 //! Concurrency: each node's state is an immutable [`node::NodeState`] behind an `Arc`. An
 //! apply builds the next state outside any lock and swaps it in with a short write; a read
-//! clones the `Arc` and releases the map at once.
+//! clones the `Arc` and releases the map at once, except a single pod's, which computes its
+//! usage (a binary search, a few divisions) under the shard's read lock.
 
 mod node;
 mod window;
@@ -37,6 +38,9 @@ use dashmap::DashMap;
 
 use crate::kubelet::{NodeBatch, Timestamp};
 use node::NodeState;
+
+/// The hasher of the node map (see [`Store`]'s `nodes`): seeded per store.
+type NodeHasher = foldhash::fast::RandomState;
 
 /// Resource usage of a node or container.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,8 +68,9 @@ pub struct ContainerUsage {
     pub usage: Usage,
 }
 
-/// A pod's usage as served.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A pod's usage as served. The default (no containers) is a buffer for the `*_into` reads,
+/// which reuse its containers' allocation from pod to pod.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PodUsage {
     /// The earliest last-point time among the containers (first by name among ties).
     pub timestamp: Timestamp,
@@ -73,6 +78,15 @@ pub struct PodUsage {
     pub window: Duration,
     /// Never empty; sorted by name.
     pub containers: Vec<ContainerUsage>,
+}
+
+impl PodUsage {
+    fn with_capacity(containers: usize) -> Self {
+        PodUsage {
+            containers: Vec::with_capacity(containers),
+            ..PodUsage::default()
+        }
+    }
 }
 
 /// Points that can yield usage: for `metrics_server_storage_points{type="node"|"container"}`.
@@ -91,7 +105,10 @@ pub struct Store {
     resolution: Duration,
     /// How long after its last apply a node's data is still served.
     max_age: Duration,
-    nodes: DashMap<Arc<str>, Arc<NodeState>>,
+    /// Keyed by node name. Node names come from the API server, which the server trusts, so
+    /// they need no DoS-resistant hash: foldhash costs a fraction of the default SipHash on
+    /// every read (a GET of one pod, a LIST's lookup of each node).
+    nodes: DashMap<Arc<str>, Arc<NodeState>, NodeHasher>,
     /// The last readiness reported by [`Store::is_ready`], to log changes only.
     readiness: AtomicU8,
 }
@@ -101,7 +118,7 @@ impl Store {
         Store {
             resolution,
             max_age,
-            nodes: DashMap::new(),
+            nodes: DashMap::with_hasher(NodeHasher::default()),
             readiness: AtomicU8::new(Readiness::Unknown as u8),
         }
     }
@@ -162,13 +179,19 @@ impl Store {
 
     /// The pod's usage, if it was in the node's last batch, has usage, and is fresh at `now`.
     pub fn pod_usage(&self, node: &str, namespace: &str, pod: &str, now: Instant) -> Option<PodUsage> {
-        let state = self.fresh(node, now)?;
-        let position = state.pod_position(namespace, pod)?;
-        state.pod_usage(position)
+        let entry = self.nodes.get(node)?;
+        // Read under the shard's read lock, held for one binary search and a few divisions:
+        // cheaper than taking and dropping a reference to the state; an apply's swap into
+        // this shard waits at most that long.
+        let state = entry.value();
+        if !state.is_fresh(now, self.max_age) {
+            return None;
+        }
+        state.pod_usage(state.pod_position(namespace, pod)?)
     }
 
-    /// The pods held for `node` if its data is fresh at `now`, for a LIST that walks the
-    /// inventory one node at a time: one map lookup per node, then a forward merge.
+    /// The pods held for `node` if its data is fresh at `now`, for a LIST: one map lookup per
+    /// node, then a forward merge (a cursor) over its pods.
     pub fn node_pods(&self, node: &str, now: Instant) -> Option<NodePods> {
         self.fresh(node, now).map(NodePods)
     }
@@ -239,6 +262,15 @@ impl NodePods {
         }
     }
 
+    /// A cursor over pods of `namespace` only, by name, that owns these pods: a reader that
+    /// visits pods in another order than the store's (a namespaced LIST goes by name) keeps
+    /// one per node. It starts at the namespace's first pod (a binary search), not at the
+    /// node's first.
+    pub fn into_namespace_cursor(self, namespace: &str) -> OwnedPodCursor {
+        let next = self.0.namespace_start(namespace);
+        OwnedPodCursor { pods: self, next }
+    }
+
     /// A mark of this exact state that does not keep its data alive (for the API's cache of
     /// encoded lists: an apply always swaps in a new state).
     pub fn mark(&self) -> StateMark {
@@ -270,11 +302,36 @@ impl PodCursor<'_> {
     /// The pod's usage, if held and servable. Asking for a key that sorts before the previous
     /// one finds nothing.
     pub fn seek(&mut self, namespace: &str, name: &str) -> Option<PodUsage> {
-        node::seek(&self.state.pods, &mut self.next, |p| {
-            (&*p.namespace, &*p.name).cmp(&(namespace, name))
-        })?;
-        self.state.pod_usage(self.next.checked_sub(1)?)
+        self.state.pod_usage(find(self.state, &mut self.next, namespace, name)?)
     }
+
+    /// [`PodCursor::seek`] written over `usage`, reusing its allocation; `false` when the pod
+    /// is not held or has no usage.
+    pub fn seek_into(&mut self, namespace: &str, name: &str, usage: &mut PodUsage) -> bool {
+        find(self.state, &mut self.next, namespace, name).is_some_and(|at| self.state.pod_usage_into(at, usage))
+    }
+}
+
+/// A [`PodCursor`] that owns its node's pods (see [`NodePods::into_namespace_cursor`]).
+#[derive(Debug)]
+pub struct OwnedPodCursor {
+    pods: NodePods,
+    next: usize,
+}
+
+impl OwnedPodCursor {
+    /// As [`PodCursor::seek_into`].
+    pub fn seek_into(&mut self, namespace: &str, name: &str, usage: &mut PodUsage) -> bool {
+        let state = &*self.pods.0;
+        find(state, &mut self.next, namespace, name).is_some_and(|at| state.pod_usage_into(at, usage))
+    }
+}
+
+/// Where the pod is in `state`'s pods, looking from `next` on, which it moves past the pods
+/// ordered before it.
+fn find(state: &NodeState, next: &mut usize, namespace: &str, name: &str) -> Option<usize> {
+    node::seek(&state.pods, next, |p| (&*p.namespace, &*p.name).cmp(&(namespace, name)))?;
+    next.checked_sub(1)
 }
 
 /// What [`Store::is_ready`] last saw, with the likely cause when not ready.

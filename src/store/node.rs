@@ -239,10 +239,21 @@ impl NodeState {
 
     /// The usage of the pod at `position` in [`NodeState::pods`], if it has any.
     pub(super) fn pod_usage(&self, position: usize) -> Option<PodUsage> {
-        let pod = self.pods.get(position)?;
+        let count = self.pods.get(position)?.container_count as usize;
+        let mut usage = PodUsage::with_capacity(count);
+        self.pod_usage_into(position, &mut usage).then_some(usage)
+    }
+
+    /// [`NodeState::pod_usage`] written over `usage`, reusing its containers' allocation:
+    /// `false` (and `usage` unspecified) when the pod has none.
+    pub(super) fn pod_usage_into(&self, position: usize, usage: &mut PodUsage) -> bool {
+        let Some(pod) = self.pods.get(position) else {
+            return false;
+        };
         let containers = &self.containers;
-        let mut served = Vec::with_capacity(pod.container_count as usize);
-        let (timestamp, window) = walk_usage(
+        let served = &mut usage.containers;
+        served.clear();
+        let walked = walk_usage(
             containers,
             pod.containers(),
             |i, usage| {
@@ -252,12 +263,18 @@ impl NodeState {
                 });
             },
             |_, _| {},
-        )?;
-        Some(PodUsage {
-            timestamp,
-            window,
-            containers: served,
-        })
+        );
+        let Some((timestamp, window)) = walked else {
+            return false;
+        };
+        usage.timestamp = timestamp;
+        usage.window = window;
+        true
+    }
+
+    /// Where the first pod of `namespace` is (or would be) in [`NodeState::pods`].
+    pub(super) fn namespace_start(&self, namespace: &str) -> usize {
+        self.pods.partition_point(|p| *p.namespace < *namespace)
     }
 
     /// Where the pod is in [`NodeState::pods`], if held.

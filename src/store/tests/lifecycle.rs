@@ -298,3 +298,61 @@ fn the_store_is_send_and_sync() {
     shared::<Store>();
     shared::<NodePods>();
 }
+
+#[test]
+fn cursor_lookups_read_what_pod_usage_reads() {
+    let mut f = Fixture::new();
+    // Three namespaces; "ns2/new" has no prev point after two applies (no usage); "ns2/three"
+    // has three containers and "ns2/a" one, so a reused buffer must drop what it held.
+    let batch = |ts: i64, cpu: u64| {
+        let mut containers = vec![
+            sample("ns1", "pod1", "c", point(at(0), at(ts), cpu, MI)),
+            sample("ns2", "a", "c", point(at(0), at(ts - 1), cpu, 2 * MI)),
+            sample("ns2", "three", "x", point(at(0), at(ts), 3 * cpu, MI)),
+            sample("ns2", "three", "y", point(at(0), at(ts), cpu, 3 * MI)),
+            sample("ns2", "three", "z", point(at(0), at(ts - 2), cpu, MI)),
+            sample("ns3", "pod1", "c", point(at(0), at(ts), cpu, MI)),
+        ];
+        if ts > 110 {
+            containers.push(sample("ns2", "new", "c", point(at(0), at(ts), cpu, MI)));
+        }
+        containers_batch(containers)
+    };
+    f.apply("node1", batch(110, CS));
+    f.apply("node1", batch(120, 4 * CS));
+    let held = f.store.node_pods("node1", f.now).expect("node1 is fresh");
+    let mut buffer = PodUsage::default();
+
+    let cursor = |namespace| {
+        let held = f.store.node_pods("node1", f.now).expect("node1 is fresh");
+        held.into_namespace_cursor(namespace)
+    };
+    let mut in_ns2 = cursor("ns2");
+    for name in ["a", "new", "three", "zz"] {
+        let want = f.store.pod_usage("node1", "ns2", name, f.now);
+        let read = in_ns2.seek_into("ns2", name, &mut buffer).then(|| buffer.clone());
+        assert_eq!(read, want, "ns2/{name}");
+    }
+    assert!(
+        !in_ns2.seek_into("ns2", "a", &mut buffer),
+        "a key before the last one is not found"
+    );
+    assert!(cursor("ns0").seek_into("ns1", "pod1", &mut buffer));
+    assert!(
+        !cursor("ns3").seek_into("ns2", "a", &mut buffer),
+        "the cursor starts at ns3"
+    );
+    assert!(!cursor("ns9").seek_into("ns9", "a", &mut buffer));
+
+    let mut every = held.cursor();
+    for (namespace, name) in [("ns1", "pod1"), ("ns2", "three"), ("ns2", "zz"), ("ns3", "pod1")] {
+        let want = f.store.pod_usage("node1", namespace, name, f.now);
+        let read = every.seek_into(namespace, name, &mut buffer).then(|| buffer.clone());
+        assert_eq!(read, want, "{namespace}/{name}");
+    }
+    let three = f
+        .store
+        .pod_usage("node1", "ns2", "three", f.now)
+        .map(|u| u.containers.len());
+    assert_eq!(three, Some(3));
+}
