@@ -22,7 +22,8 @@
 //! declaring a body over the cap gets 413 (bodies are never read), then max-in-flight
 //! ([`inflight`](super::inflight)) answers 429 when no permit is free. The permit is held until
 //! the response body has been handed over ([`outbound`](super::outbound)), and a client that
-//! stops reading is cut off ([`stall`](super::stall)).
+//! stops reading is cut off ([`stall`](super::stall)). An HTTP/2 connection's small frames are
+//! gathered into one TLS record per pass ([`write_batch`](super::write_batch)).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -46,6 +47,7 @@ use tokio_rustls::TlsAcceptor;
 use super::inflight::{self, Admission, InFlight};
 use super::outbound::{self, PermitBody, StreamExecutor};
 use super::stall::StallGuard;
+use super::write_batch::{self, WriteBatch};
 use super::{
     content_type, not_found_page, ok_bytes, Body, Delegation, Discovery, Handler, HealthChecks, PeerChain, Response,
     Status,
@@ -418,7 +420,9 @@ impl Server {
                 Ok::<_, Infallible>(server.respond_limited(&head, &chain).await)
             }
         });
-        let conn = builder.serve_connection(TokioIo::new(tls), service);
+        // HTTP/2 answers many streams per pass: their frames leave together (see write_batch).
+        let gather = if h2 { write_batch::RECORD } else { 0 };
+        let conn = builder.serve_connection(TokioIo::new(WriteBatch::new(tls, gather)), service);
         tokio::pin!(conn);
         let ended = tokio::select! {
             ended = conn.as_mut() => ended,
