@@ -392,6 +392,12 @@ impl Server {
         mut stop: watch::Receiver<bool>,
         _permit: OwnedSemaphorePermit,
     ) {
+        // As Go's net package does for every connection: a response's last small segment must
+        // not wait for the client to acknowledge the previous ones (Nagle), nor HTTP/2 frames
+        // flushed while earlier ones are unacknowledged.
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%peer, %error, "setting TCP_NODELAY failed");
+        }
         let tcp = StallGuard::new(tcp, self.limits.write_stall_timeout);
         let handshake = tokio::time::timeout(self.limits.handshake_timeout, acceptor.accept(tcp));
         let tls = tokio::select! {

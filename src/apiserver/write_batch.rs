@@ -32,6 +32,8 @@ pub struct WriteBatch<T> {
     pending: Vec<u8>,
     sent: usize,
     capacity: usize,
+    /// A flush has yielded once since the last one that wrote (see `poll_flush`).
+    yielded: bool,
 }
 
 impl<T> WriteBatch<T> {
@@ -42,6 +44,7 @@ impl<T> WriteBatch<T> {
             pending: Vec::new(),
             sent: 0,
             capacity,
+            yielded: false,
         }
     }
 
@@ -123,7 +126,17 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WriteBatch<T> {
         self.capacity == 0 && self.inner.is_write_vectored()
     }
 
+    /// Writes what is gathered, but first yields once: the streams whose answers are ready
+    /// run in their own tasks, and each wakes this connection as it answers (the wake that
+    /// comes during a poll runs the task again right away). Behind the yield, those queued
+    /// first add their frames, so one record carries them all.
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.sent < self.pending.len() && !self.yielded {
+            self.yielded = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        self.yielded = false;
         ready!(self.poll_write_pending(cx))?;
         Pin::new(&mut self.inner).poll_flush(cx)
     }

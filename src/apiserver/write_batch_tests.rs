@@ -115,3 +115,43 @@ async fn no_capacity_passes_writes_through() {
     assert_eq!(strings(&batch.inner.calls), ["x"]);
     assert!(!WriteBatch::new(Recorder::default(), RECORD).is_write_vectored());
 }
+
+/// Counts its wakes.
+#[derive(Debug, Default)]
+struct Wakes(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for Wakes {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn a_flush_yields_once_so_answers_ready_meanwhile_join_the_same_write() {
+    let wakes = std::sync::Arc::new(Wakes::default());
+    let waker = std::task::Waker::from(wakes.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut batch = WriteBatch::new(Recorder::default(), 64);
+    let mut write = |batch: &mut WriteBatch<Recorder>, bytes: &[u8], cx: &mut Context<'_>| {
+        let polled = Pin::new(batch).poll_write(cx, bytes);
+        assert!(matches!(polled, Poll::Ready(Ok(n)) if n == bytes.len()));
+    };
+    write(&mut batch, b"first answer;", &mut cx);
+    assert!(Pin::new(&mut batch).poll_flush(&mut cx).is_pending());
+    assert_eq!(
+        wakes.0.load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "it asks to be polled again"
+    );
+    assert!(batch.inner.calls.is_empty());
+    write(&mut batch, b"second answer", &mut cx);
+    assert!(Pin::new(&mut batch).poll_flush(&mut cx).is_ready());
+    assert_eq!(strings(&batch.inner.calls), ["first answer;second answer"]);
+    // Nothing gathered: a flush does not yield.
+    assert!(Pin::new(&mut batch).poll_flush(&mut cx).is_ready());
+    assert_eq!(wakes.0.load(std::sync::atomic::Ordering::Relaxed), 1);
+}
