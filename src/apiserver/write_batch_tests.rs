@@ -136,7 +136,7 @@ fn a_flush_yields_once_so_answers_ready_meanwhile_join_the_same_write() {
     let waker = std::task::Waker::from(wakes.clone());
     let mut cx = Context::from_waker(&waker);
     let mut batch = WriteBatch::new(Recorder::default(), 64);
-    let mut write = |batch: &mut WriteBatch<Recorder>, bytes: &[u8], cx: &mut Context<'_>| {
+    let write = |batch: &mut WriteBatch<Recorder>, bytes: &[u8], cx: &mut Context<'_>| {
         let polled = Pin::new(batch).poll_write(cx, bytes);
         assert!(matches!(polled, Poll::Ready(Ok(n)) if n == bytes.len()));
     };
