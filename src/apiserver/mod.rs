@@ -44,6 +44,7 @@ pub mod status;
 #[cfg(test)]
 mod test_pki;
 pub mod tls;
+pub mod write_batch;
 mod x509_name;
 
 pub use client_cert::PeerChain;

@@ -22,7 +22,8 @@
 //! declaring a body over the cap gets 413 (bodies are never read), then max-in-flight
 //! ([`inflight`](super::inflight)) answers 429 when no permit is free. The permit is held until
 //! the response body has been handed over ([`outbound`](super::outbound)), and a client that
-//! stops reading is cut off ([`stall`](super::stall)).
+//! stops reading is cut off ([`stall`](super::stall)). An HTTP/2 connection's small frames are
+//! gathered into one TLS record per pass ([`write_batch`](super::write_batch)).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -46,6 +47,7 @@ use tokio_rustls::TlsAcceptor;
 use super::inflight::{self, Admission, InFlight};
 use super::outbound::{self, PermitBody, StreamExecutor};
 use super::stall::StallGuard;
+use super::write_batch::{self, WriteBatch};
 use super::{
     content_type, not_found_page, ok_bytes, Body, Delegation, Discovery, Handler, HealthChecks, PeerChain, Response,
     Status,
@@ -390,6 +392,12 @@ impl Server {
         mut stop: watch::Receiver<bool>,
         _permit: OwnedSemaphorePermit,
     ) {
+        // As Go's net package does for every connection: a response's last small segment must
+        // not wait for the client to acknowledge the previous ones (Nagle), nor HTTP/2 frames
+        // flushed while earlier ones are unacknowledged.
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%peer, %error, "setting TCP_NODELAY failed");
+        }
         let tcp = StallGuard::new(tcp, self.limits.write_stall_timeout);
         let handshake = tokio::time::timeout(self.limits.handshake_timeout, acceptor.accept(tcp));
         let tls = tokio::select! {
@@ -418,7 +426,9 @@ impl Server {
                 Ok::<_, Infallible>(server.respond_limited(&head, &chain).await)
             }
         });
-        let conn = builder.serve_connection(TokioIo::new(tls), service);
+        // HTTP/2 answers many streams per pass: their frames leave together (see write_batch).
+        let gather = if h2 { write_batch::RECORD } else { 0 };
+        let conn = builder.serve_connection(TokioIo::new(WriteBatch::new(tls, gather)), service);
         tokio::pin!(conn);
         let ended = tokio::select! {
             ended = conn.as_mut() => ended,

@@ -15,20 +15,43 @@ fn handshake(
     name: &str,
     alpn: &[&[u8]],
 ) -> std::result::Result<Option<Vec<u8>>, rustls::Error> {
+    let mut client_config = client_config(pair, rustls::crypto::ring::default_provider(), &[]);
+    client_config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let server = connect(client_config, server, name)?;
+    Ok(server.alpn_protocol().map(<[u8]>::to_vec))
+}
+
+/// A client trusting `pair`'s leaf, with `provider`'s suites in their order and `versions`
+/// (rustls' safe defaults when empty).
+fn client_config(
+    pair: &CertifiedKeyPair,
+    provider: rustls::crypto::CryptoProvider,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> ClientConfig {
     let mut roots = RootCertStore::empty();
     roots.add(pair.cert_chain()[0].clone()).unwrap();
-    let mut client_config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    client_config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let builder = ClientConfig::builder_with_provider(Arc::new(provider));
+    let builder = if versions.is_empty() {
+        builder.with_safe_default_protocol_versions()
+    } else {
+        builder.with_protocol_versions(versions)
+    };
+    builder.unwrap().with_root_certificates(roots).with_no_client_auth()
+}
+
+/// Runs a TLS handshake in memory between `client_config` and `server` for `name`; the server's
+/// side of the finished connection.
+fn connect(
+    client_config: ClientConfig,
+    server: Arc<ServerConfig>,
+    name: &str,
+) -> std::result::Result<ServerConnection, rustls::Error> {
     let name = ServerName::try_from(name.to_owned()).unwrap();
     let mut client = ClientConnection::new(Arc::new(client_config), name).unwrap();
     let mut server = ServerConnection::new(server).unwrap();
     for _ in 0..10 {
         if !client.is_handshaking() && !server.is_handshaking() {
-            return Ok(server.alpn_protocol().map(<[u8]>::to_vec));
+            return Ok(server);
         }
         let mut buf = Vec::new();
         client.write_tls(&mut buf).unwrap();
@@ -40,6 +63,21 @@ fn handshake(
         client.process_new_packets()?;
     }
     panic!("handshake did not finish");
+}
+
+/// The suite `server` picks for a client offering `offered`, in that order, over `version`.
+fn negotiated(
+    pair: &CertifiedKeyPair,
+    server: Arc<ServerConfig>,
+    offered: &[rustls::SupportedCipherSuite],
+    version: &'static rustls::SupportedProtocolVersion,
+) -> rustls::CipherSuite {
+    let provider = rustls::crypto::CryptoProvider {
+        cipher_suites: offered.to_vec(),
+        ..rustls::crypto::ring::default_provider()
+    };
+    let server = connect(client_config(pair, provider, &[version]), server, "localhost").unwrap();
+    server.negotiated_cipher_suite().unwrap().suite()
 }
 
 #[test]
@@ -152,6 +190,72 @@ fn alpn_offers_h2_only_when_enabled() {
     assert_eq!(
         handshake(&pair, h1, "localhost", &[b"h2", b"http/1.1"]).unwrap(),
         Some(b"http/1.1".to_vec())
+    );
+}
+
+#[test]
+fn the_server_prefers_aes128_whatever_order_the_client_offers() {
+    use rustls::crypto::ring::cipher_suite as ring;
+    let dir = tempfile::tempdir().unwrap();
+    let pair = generated(dir.path(), &[]);
+    let config = server_config(&pair, TlsVersion::Tls12, true).unwrap();
+    let tls13 = [
+        ring::TLS13_AES_256_GCM_SHA384,
+        ring::TLS13_CHACHA20_POLY1305_SHA256,
+        ring::TLS13_AES_128_GCM_SHA256,
+    ];
+    assert_eq!(
+        negotiated(&pair, config.clone(), &tls13, &rustls::version::TLS13),
+        rustls::CipherSuite::TLS13_AES_128_GCM_SHA256
+    );
+    let tls12 = [
+        ring::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        ring::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        ring::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    ];
+    assert_eq!(
+        negotiated(&pair, config.clone(), &tls12, &rustls::version::TLS12),
+        rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+    );
+    // Without AES-128 on offer, AES-256 before ChaCha20.
+    assert_eq!(
+        negotiated(&pair, config, &tls12[..2], &rustls::version::TLS12),
+        rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+    );
+}
+
+#[test]
+fn tls_cipher_suites_still_decide_what_is_allowed() {
+    use rustls::crypto::ring::cipher_suite as ring;
+    let dir = tempfile::tempdir().unwrap();
+    let pair = generated(dir.path(), &[]);
+    let names = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let options = |suites: &[&str]| TlsOptions {
+        cipher_suites: super::super::cipher_suites::cipher_suites(&names(suites)).unwrap(),
+        reload_interval: None,
+        ..TlsOptions::default()
+    };
+    let offered = [
+        ring::TLS13_AES_256_GCM_SHA384,
+        ring::TLS13_AES_128_GCM_SHA256,
+        ring::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        ring::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    ];
+    // Only AES-256 allowed for TLS 1.2 (TLS 1.3 left open, as in Go): AES-256 it is.
+    let aes256_12 = serving_config(&pair, &options(&["TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"])).unwrap();
+    assert_eq!(
+        negotiated(&pair, aes256_12.clone(), &offered, &rustls::version::TLS12),
+        rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+    );
+    assert_eq!(
+        negotiated(&pair, aes256_12, &offered, &rustls::version::TLS13),
+        rustls::CipherSuite::TLS13_AES_128_GCM_SHA256
+    );
+    // A TLS 1.3 suite named restricts TLS 1.3 to it.
+    let aes256_13 = serving_config(&pair, &options(&["TLS_AES_256_GCM_SHA384"])).unwrap();
+    assert_eq!(
+        negotiated(&pair, aes256_13, &offered, &rustls::version::TLS13),
+        rustls::CipherSuite::TLS13_AES_256_GCM_SHA384
     );
 }
 
