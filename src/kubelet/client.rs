@@ -25,10 +25,10 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 
 use super::connections::{IdleConnections, Stream};
 use super::http1::{self, ExchangeError, Target};
+use super::tls_stream;
 
 /// A credential whose `Debug` never shows its value.
 #[derive(Clone, PartialEq, Eq)]
@@ -189,7 +189,7 @@ pub struct KubeletClient {
 }
 
 struct Shared {
-    tls: TlsConnector,
+    tls: Arc<rustls::ClientConfig>,
     /// `--deprecated-kubelet-completely-insecure`: `http://` URLs are allowed.
     plain: bool,
     idle: IdleConnections,
@@ -213,7 +213,7 @@ impl fmt::Debug for KubeletClient {
 impl KubeletClient {
     pub fn new(config: &ClientConfig) -> Result<Self, BuildError> {
         let plain = matches!(config.verification, ServerVerification::PlainHttp);
-        let tls = TlsConnector::from(Arc::new(tls_config(config)?));
+        let tls = Arc::new(tls_config(config)?);
         // Upstream strips credentials entirely with --deprecated-kubelet-completely-insecure.
         let authorization = match (&config.bearer_token, plain) {
             (Some(BearerToken::Static(token)), false) => Some(Authorization::Static(bearer(token.expose())?)),
@@ -234,6 +234,13 @@ impl KubeletClient {
                 max_body_bytes: config.max_body_bytes,
             }),
         })
+    }
+
+    /// Bytes of buffer held by the idle kept-alive connections besides their sockets and TLS
+    /// state (0 when they hold none): for the benchmark and tests.
+    #[doc(hidden)]
+    pub fn idle_buffered_bytes(&self) -> usize {
+        self.shared.idle.buffered_capacity()
     }
 
     /// GETs `url` and leaves the (decompressed) body in `body`, which is cleared first.
@@ -308,9 +315,7 @@ impl Shared {
                 reason: format!("invalid server name {:?}: {e}", target.host),
             })?
             .to_owned();
-        let tls = self
-            .tls
-            .connect(server_name, tcp)
+        let tls = tls_stream::connect(self.tls.clone(), server_name, tcp)
             .await
             .map_err(|e| classify_handshake_error(&e))?;
         Ok(Stream::Tls(Box::new(tls)))
