@@ -29,6 +29,8 @@ const READ_ROOM: usize = 16 * 1024;
 const RECORD_OVERHEAD: usize = 64;
 /// The most plaintext one record carries.
 const MAX_FRAGMENT: usize = 16 * 1024;
+/// The most plaintext one write takes.
+const MAX_WRITE: usize = 4 * MAX_FRAGMENT;
 /// Room first offered for a handshake record (rustls asks for more when one is larger, as a
 /// client certificate chain may be).
 const HANDSHAKE_ROOM: usize = 4 * 1024;
@@ -367,7 +369,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
             if let Poll::Ready(Err(error)) = this.poll_send(cx) {
                 return Poll::Ready(Err(error));
             }
+            let before = buf.filled().len();
             match this.step(cx, Some(buf), Write::Nothing)? {
+                // Nothing read would read as the end of the stream.
+                Next::Read if buf.filled().len() == before && this.plaintext.is_empty() => {}
                 Next::Read => return Poll::Ready(Ok(())),
                 Next::Step | Next::Written | Next::PeerClosed => {}
                 Next::Receive | Next::Established => {
@@ -393,6 +398,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
         if data.is_empty() {
             return Poll::Ready(Ok(0));
         }
+        // A few records at a time, so one large write does not double its size in `outgoing`.
+        let data = &data[..data.len().min(MAX_WRITE)];
         this.queue(cx, Write::Data(data))?;
         // The data is taken; flush waits for what the socket does not take now.
         if let Poll::Ready(Err(error)) = this.poll_send(cx) {
