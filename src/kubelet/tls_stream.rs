@@ -6,8 +6,9 @@
 //! connections, idle for a whole resolution each, those buffers are a large part of the
 //! server's memory. Here the received and to-be-sent TLS bytes live in [`ByteQueue`]s that
 //! [`TlsStream::release_buffers`] frees when the connection goes idle, leaving only the socket
-//! and rustls's connection state (keys, session). While in use, received records are
-//! decrypted in place in the incoming queue, whose zero-filled room is reused by every read.
+//! and rustls's connection state (keys, session). While in use, the socket is read into the
+//! incoming queue's spare capacity (nothing is zero-filled for it) and records are decrypted
+//! in place there.
 
 use std::fmt;
 use std::future::poll_fn;
@@ -20,6 +21,7 @@ use rustls::client::{ClientConnectionData, UnbufferedClientConnection};
 use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, InsufficientSizeError, ReadTraffic};
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 
 /// The least room a read from the socket is offered: a TLS record is up to 16 KiB of
 /// plaintext plus its header and tag, and a response's records come back to back.
@@ -36,8 +38,9 @@ const MAX_WRITE: usize = 4 * MAX_FRAGMENT;
 const HANDSHAKE_ROOM: usize = 4 * 1024;
 
 /// Bytes received and not yet processed, or encoded and not yet sent: `buf[start..end]`.
-/// The rest of `buf` is room already zero-filled, reused by the next read or encode, so
-/// only growing the buffer pays for zeroing.
+/// Encoding fills [`ByteQueue::room`]: the rest of `buf`, zero-filled once and reused, so
+/// only growing the buffer pays for zeroing. Reading ([`ByteQueue::poll_fill`]) appends in
+/// the spare capacity instead.
 #[derive(Default)]
 struct ByteQueue {
     buf: Vec<u8>,
@@ -83,6 +86,22 @@ impl ByteQueue {
         &mut self.buf[self.end..]
     }
 
+    /// Reads from `io` after what is pending, into at least `min` bytes of the buffer's spare
+    /// capacity (moving what is pending to the front first if there is less): no room is
+    /// zero-filled for it. `Ok(0)` at the end of the stream.
+    fn poll_fill(&mut self, cx: &mut Context<'_>, io: &mut impl ReadIntoSpare, min: usize) -> Poll<io::Result<usize>> {
+        self.buf.truncate(self.end);
+        if self.buf.capacity() - self.end < min && self.start > 0 {
+            self.buf.drain(..self.start);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        self.buf.reserve(min);
+        let n = ready!(io.poll_read_spare(cx, &mut self.buf))?;
+        self.end = self.buf.len();
+        Poll::Ready(Ok(n))
+    }
+
     /// Makes `n` bytes written into [`ByteQueue::room`] pending.
     fn commit(&mut self, n: usize) {
         self.end = (self.end + n).min(self.buf.len());
@@ -107,6 +126,27 @@ impl ByteQueue {
 
     fn capacity(&self) -> usize {
         self.buf.capacity()
+    }
+}
+
+/// A transport that reads into a `Vec`'s spare capacity, so that received TLS bytes need no
+/// zero-filled room (tokio's `TcpStream::try_read_buf`; no unsafe here).
+pub(crate) trait ReadIntoSpare {
+    /// Appends what one read returns to `buf` (within its spare capacity); `Ok(0)` at the end
+    /// of the stream.
+    fn poll_read_spare(&mut self, cx: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<io::Result<usize>>;
+}
+
+impl ReadIntoSpare for TcpStream {
+    fn poll_read_spare(&mut self, cx: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.poll_read_ready(cx))?;
+            match self.try_read_buf(buf) {
+                // Readiness can be stale: wait for the next.
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
+                result => return Poll::Ready(result),
+            }
+        }
     }
 }
 
@@ -147,7 +187,7 @@ pub(crate) async fn connect<S>(
     io: S,
 ) -> io::Result<TlsStream<S>>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + ReadIntoSpare + Unpin,
 {
     let conn = UnbufferedClientConnection::new(config, server_name).map_err(tls_error)?;
     let mut stream = TlsStream {
@@ -192,7 +232,7 @@ enum Next {
     PeerClosed,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream<S> {
+impl<S: AsyncRead + AsyncWrite + ReadIntoSpare + Unpin> TlsStream<S> {
     /// Drives the handshake: encoded records are sent, and received ones processed, until
     /// rustls allows application data.
     fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -315,13 +355,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream<S> {
         Poll::Ready(Ok(()))
     }
 
-    /// Reads from `io` into `incoming`'s room; `Ok(0)` at the end of the stream.
+    /// Reads from `io` into `incoming`; `Ok(0)` at the end of the stream.
     fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let mut room = ReadBuf::new(self.incoming.room(READ_ROOM));
-        ready!(Pin::new(&mut self.io).poll_read(cx, &mut room))?;
-        let n = room.filled().len();
-        self.incoming.commit(n);
-        Poll::Ready(Ok(n))
+        self.incoming.poll_fill(cx, &mut self.io, READ_ROOM)
     }
 
     /// Queues `write` (encrypted) in `outgoing`, first handling whatever rustls has to do.
@@ -351,7 +387,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
+impl<S: AsyncRead + AsyncWrite + ReadIntoSpare + Unpin> AsyncRead for TlsStream<S> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if !this.plaintext.is_empty() {
@@ -390,7 +426,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
+impl<S: AsyncRead + AsyncWrite + ReadIntoSpare + Unpin> AsyncWrite for TlsStream<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         // What earlier writes queued goes first, so `outgoing` holds at most one write.
