@@ -156,8 +156,9 @@ async fn run(urls: Vec<String>, cycles: usize) -> Result<(), Box<dyn Error>> {
         connect.cpu_ms
     );
     println!(
-        "idle after the first cycle: heap {:.0} B/connection, RSS {:.1} KiB/connection",
+        "idle after the first cycle: heap {:.0} B/connection ({} B of it buffers), RSS {:.1} KiB/connection",
         (heap1 as f64 - heap0 as f64) / n as f64,
+        client.idle_buffered_bytes() / n,
         (rss1 as f64 - rss0 as f64) / n as f64
     );
     let (mut cpu_ms, mut wall, mut allocated) = (0.0, Duration::ZERO, 0);
@@ -170,8 +171,9 @@ async fn run(urls: Vec<String>, cycles: usize) -> Result<(), Box<dyn Error>> {
     let (heap2, rss2) = (ALLOCATOR.allocated(), rss_kib()?);
     let fetches = (n * cycles) as f64;
     println!(
-        "idle after {cycles} more cycles: heap {:.0} B/connection, RSS {:.1} KiB/connection",
+        "idle after {cycles} more cycles: heap {:.0} B/connection ({} B of it buffers), RSS {:.1} KiB/connection",
         (heap2 as f64 - heap0 as f64) / n as f64,
+        client.idle_buffered_bytes() / n,
         (rss2 as f64 - rss0 as f64) / n as f64
     );
     println!(

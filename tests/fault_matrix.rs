@@ -680,6 +680,11 @@ async fn failures_are_logged_once_per_change_of_state() {
         .finish();
     // The test runtime has one thread, so the scrape tasks log through this subscriber.
     let _guard = tracing::subscriber::set_default(subscriber);
+    // tracing caches whether a log line is wanted when it is first reached. With one
+    // dispatcher registered it asks only the reaching thread's: a test on another thread
+    // (no subscriber) reaching the scrape warning first would turn it off for this one too.
+    // With a second dispatcher registered, it asks all of them.
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
     let reply = |status, text: &str| KubeletReply {
         status,
         body: text.as_bytes().to_vec(),

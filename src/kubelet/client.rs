@@ -6,11 +6,12 @@
 //! (no verification), a client certificate, and a bearer token; or plain HTTP with
 //! `--deprecated-kubelet-completely-insecure`. It does not decode: the scraper does.
 //!
-//! HTTP is our own minimal HTTP/1.1 GET (`http1.rs`) over tokio-rustls, not hyper's
-//! pooled client: at 5,000 kubelets the idle connections are most of what the client holds,
-//! and hyper's kept a read buffer, a write buffer and a task each (34.6 KB of heap per idle
-//! connection in `benches/kubelet_client.rs`); ours keep only the socket and the TLS session
-//! (`connections.rs`, 8.4 KB).
+//! HTTP is our own minimal HTTP/1.1 GET (`http1.rs`) over our own TLS stream on rustls's
+//! unbuffered API (`tls_stream.rs`), not hyper's pooled client over tokio-rustls: at 5,000
+//! kubelets the idle connections are most of what the client holds, and hyper's kept a read
+//! buffer, a write buffer and a task each (34.6 KB of heap per idle connection in
+//! `benches/kubelet_client.rs`), tokio-rustls's a 4 KiB record buffer (8.4 KB); ours keep
+//! only the socket and rustls's connection state (`connections.rs`, 4.3 KB).
 
 use std::fmt;
 use std::io::Read;
@@ -25,10 +26,10 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 
 use super::connections::{IdleConnections, Stream};
 use super::http1::{self, ExchangeError, Target};
+use super::tls_stream;
 
 /// A credential whose `Debug` never shows its value.
 #[derive(Clone, PartialEq, Eq)]
@@ -189,7 +190,7 @@ pub struct KubeletClient {
 }
 
 struct Shared {
-    tls: TlsConnector,
+    tls: Arc<rustls::ClientConfig>,
     /// `--deprecated-kubelet-completely-insecure`: `http://` URLs are allowed.
     plain: bool,
     idle: IdleConnections,
@@ -213,7 +214,7 @@ impl fmt::Debug for KubeletClient {
 impl KubeletClient {
     pub fn new(config: &ClientConfig) -> Result<Self, BuildError> {
         let plain = matches!(config.verification, ServerVerification::PlainHttp);
-        let tls = TlsConnector::from(Arc::new(tls_config(config)?));
+        let tls = Arc::new(tls_config(config)?);
         // Upstream strips credentials entirely with --deprecated-kubelet-completely-insecure.
         let authorization = match (&config.bearer_token, plain) {
             (Some(BearerToken::Static(token)), false) => Some(Authorization::Static(bearer(token.expose())?)),
@@ -234,6 +235,13 @@ impl KubeletClient {
                 max_body_bytes: config.max_body_bytes,
             }),
         })
+    }
+
+    /// Bytes of buffer held by the idle kept-alive connections besides their sockets and TLS
+    /// state (0 when they hold none): for the benchmark and tests.
+    #[doc(hidden)]
+    pub fn idle_buffered_bytes(&self) -> usize {
+        self.shared.idle.buffered_capacity()
     }
 
     /// GETs `url` and leaves the (decompressed) body in `body`, which is cleared first.
@@ -308,9 +316,7 @@ impl Shared {
                 reason: format!("invalid server name {:?}: {e}", target.host),
             })?
             .to_owned();
-        let tls = self
-            .tls
-            .connect(server_name, tcp)
+        let tls = tls_stream::connect(self.tls.clone(), server_name, tcp)
             .await
             .map_err(|e| classify_handshake_error(&e))?;
         Ok(Stream::Tls(Box::new(tls)))

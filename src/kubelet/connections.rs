@@ -10,17 +10,36 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
+
+use super::tls_stream::TlsStream;
 
 /// One connection to a kubelet.
 pub(crate) enum Stream {
     /// `--deprecated-kubelet-completely-insecure`.
     Plain(TcpStream),
-    /// Boxed: the TLS state is large and most of it is not touched between requests. An idle
-    /// one holds ~8.4 KB of heap, half of it rustls's record buffer, which rustls shrinks
-    /// back to 4 KiB whenever a read starts with nothing buffered, as a response's last read
-    /// does (measured: trimming it again when a connection goes idle saved nothing).
+    /// Boxed: the TLS state is large and most of it is not touched between requests. Its
+    /// buffers are freed when the connection goes idle ([`Stream::release_buffers`]), leaving
+    /// the socket and rustls's connection state.
     Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    /// Frees what the stream buffers (the connection is going idle): nothing is kept for a
+    /// connection between requests but its socket and TLS state.
+    pub(crate) fn release_buffers(&mut self) {
+        match self {
+            Stream::Plain(_) => {}
+            Stream::Tls(tls) => tls.release_buffers(),
+        }
+    }
+
+    /// Bytes of buffer the stream holds besides its socket and TLS state.
+    pub(crate) fn buffered_capacity(&self) -> usize {
+        match self {
+            Stream::Plain(_) => 0,
+            Stream::Tls(tls) => tls.buffered_capacity(),
+        }
+    }
 }
 
 impl AsyncRead for Stream {
@@ -101,8 +120,10 @@ impl IdleConnections {
         (idle.since.elapsed() < self.idle_timeout).then_some(idle.stream)
     }
 
-    /// Keeps `stream` as the idle connection to `origin` (replacing any other).
-    pub(crate) fn put(&self, origin: &str, stream: Stream) {
+    /// Keeps `stream` as the idle connection to `origin` (replacing any other), its buffers
+    /// freed.
+    pub(crate) fn put(&self, origin: &str, mut stream: Stream) {
+        stream.release_buffers();
         let now = Instant::now();
         let mut state = self.lock();
         state.by_origin.insert(origin.into(), Idle { stream, since: now });
@@ -114,6 +135,16 @@ impl IdleConnections {
                 .by_origin
                 .retain(|_, idle| now.duration_since(idle.since) < timeout);
         }
+    }
+
+    /// Bytes of buffer the kept connections hold besides their sockets and TLS state: 0 when
+    /// they hold none, as they should.
+    pub(crate) fn buffered_capacity(&self) -> usize {
+        self.lock()
+            .by_origin
+            .values()
+            .map(|idle| idle.stream.buffered_capacity())
+            .sum()
     }
 
     /// How many connections are kept.

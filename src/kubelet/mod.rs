@@ -11,6 +11,7 @@ pub mod decode;
 #[doc(hidden)]
 pub mod http1;
 pub mod sample;
+mod tls_stream;
 
 pub use decode::{decode, DecodeError};
 pub use sample::{ContainerSample, NodeBatch, PodSample, Point, Timestamp};
