@@ -197,8 +197,11 @@ where
     })
 }
 
-/// The caller's buffer, zero-filled ahead of what was read so each read is offered a plain
-/// slice (and each byte is zeroed once, not once per read).
+/// The caller's buffer: `buf[..len]` is what was read and is still wanted.
+///
+/// Reads land in the buffer's spare capacity, so nothing is zero-filled first: room offered
+/// but never filled is never touched, and at the start of a scrape cycle, when every kubelet
+/// is read at once, untouched room is not resident memory.
 struct Filled<'b> {
     buf: &'b mut Vec<u8>,
     len: usize,
@@ -209,12 +212,19 @@ impl Filled<'_> {
         &self.buf[..self.len]
     }
 
-    /// One read appended after what is there; `Ok(0)` at the end of the stream.
+    /// One read appended after what is there, offered at least `MIN_READ_BYTES` of room;
+    /// `Ok(0)` at the end of the stream.
     async fn read_more<S: AsyncRead + Unpin>(&mut self, stream: &mut S) -> io::Result<usize> {
-        if self.buf.len() - self.len < MIN_READ_BYTES {
-            self.buf.resize(self.len + MIN_READ_BYTES, 0);
-        }
-        let n = stream.read(&mut self.buf[self.len..]).await?;
+        self.read_more_within(stream, MIN_READ_BYTES).await
+    }
+
+    /// As [`read_more`](Self::read_more), offered at least `room` bytes (a sized body needs
+    /// no more than what is left of it, plus one byte to notice a peer sending extra).
+    async fn read_more_within<S: AsyncRead + Unpin>(&mut self, stream: &mut S, room: usize) -> io::Result<usize> {
+        self.buf.truncate(self.len);
+        // Amortized growth for heads and unsized bodies; a sized body reserved its length.
+        self.buf.reserve(room);
+        let n = stream.read_buf(self.buf).await?;
         self.len += n;
         Ok(n)
     }
@@ -391,11 +401,10 @@ async fn read_sized<S: AsyncRead + Unpin>(
         .ok_or(ExchangeError::TooLarge { limit })?;
     filled.consume_front(head_len);
     // One allocation for the whole body when the buffer is new or smaller than it.
-    filled
-        .buf
-        .reserve((length + MIN_READ_BYTES).saturating_sub(filled.buf.len()));
+    filled.buf.truncate(filled.len);
+    filled.buf.reserve_exact((length + 1).saturating_sub(filled.len));
     while filled.len < length {
-        match filled.read_more(stream).await {
+        match filled.read_more_within(stream, length + 1 - filled.len).await {
             Ok(0) => return Err(closed_early()),
             Ok(_) => {}
             Err(e) => return Err(body_read_error(&e)),
