@@ -39,7 +39,7 @@ use super::{age_seconds, ReadTime};
 use crate::inventory::pod_index::NodePods as InventoryPods;
 use crate::inventory::Snapshot;
 use crate::kubelet::Timestamp;
-use crate::store::{NodePods as StorePods, StateMark, Store};
+use crate::store::{NodePods as StorePods, PodUsage, StateMark, Store};
 
 /// One node's encoded items for one representation and `apiVersion`.
 #[derive(Debug)]
@@ -80,10 +80,11 @@ impl Chunk {
         encoder.record_created_offsets();
         let mut samples: Vec<(Timestamp, usize)> = Vec::new();
         let mut cursor = state.cursor();
+        let mut usage = PodUsage::default();
         for pod in pods.iter() {
-            let Some(usage) = cursor.seek(&pod.namespace, &pod.name) else {
+            if !cursor.seek_into(&pod.namespace, &pod.name, &mut usage) {
                 continue;
-            };
+            }
             encoder.pod(
                 &mut out,
                 &PodItem {

@@ -58,7 +58,8 @@ impl BodyBuffers {
     }
 
     /// Free buffers kept now.
-    pub fn kept(&self) -> usize {
+    #[cfg(test)]
+    fn kept(&self) -> usize {
         self.lock().free.len()
     }
 

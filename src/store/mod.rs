@@ -299,14 +299,8 @@ pub struct PodCursor<'s> {
 }
 
 impl PodCursor<'_> {
-    /// The pod's usage, if held and servable. Asking for a key that sorts before the previous
-    /// one finds nothing.
-    pub fn seek(&mut self, namespace: &str, name: &str) -> Option<PodUsage> {
-        self.state.pod_usage(find(self.state, &mut self.next, namespace, name)?)
-    }
-
-    /// [`PodCursor::seek`] written over `usage`, reusing its allocation; `false` when the pod
-    /// is not held or has no usage.
+    /// Writes the pod's usage over `usage`, reusing its allocation; `false` when the pod is not
+    /// held or has no usage. Asking for a key that sorts before the previous one finds nothing.
     pub fn seek_into(&mut self, namespace: &str, name: &str, usage: &mut PodUsage) -> bool {
         find(self.state, &mut self.next, namespace, name).is_some_and(|at| self.state.pod_usage_into(at, usage))
     }
