@@ -21,6 +21,7 @@ use crate::kubelet::address::AddressResolver;
 use crate::kubelet::client::{self, ClientConfig, KubeletClient};
 use crate::scrape::schedule::TickClock;
 use crate::scrape::status::ScrapeStatus;
+use crate::scrape::thread::ScrapeThread;
 use crate::scrape::{Scraper, ScraperConfig};
 use crate::store::Store;
 use crate::telemetry::{PointCounts, Telemetry};
@@ -180,8 +181,8 @@ impl App {
         self.server.serve(self.listener, self.tls, shutdown).await
     }
 
-    /// Scrapes every resolution period and serves until `shutdown`, then drains in-flight
-    /// requests and stops scraping.
+    /// Scrapes every resolution period (on the scraper's own thread, [`ScrapeThread`]) and
+    /// serves until `shutdown`, then drains in-flight requests and stops scraping.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         self.run_after(std::future::ready(()), shutdown).await
     }
@@ -195,13 +196,9 @@ impl App {
         scrape_from: impl Future<Output = ()> + Send + 'static,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
-        let scraper = self.scraper.clone();
-        let scraping = tokio::spawn(async move {
-            scrape_from.await;
-            scraper.run().await;
-        });
+        let scraping = ScrapeThread::start(self.scraper.clone(), scrape_from)?;
         let served = self.server.serve(self.listener, self.tls, shutdown).await;
-        scraping.abort();
+        drop(scraping);
         served
     }
 }

@@ -7,5 +7,6 @@ pub mod buffers;
 pub mod pool;
 pub mod schedule;
 pub mod status;
+pub mod thread;
 
 pub use pool::{Scraper, ScraperConfig};

@@ -138,8 +138,13 @@ impl Scraper {
             .collect();
         order.sort_by_key(|(offset, _)| *offset);
         let mut scrapes = JoinSet::new();
+        let mut slept_to = Duration::ZERO;
         for (offset, node) in order {
-            tokio::time::sleep_until((started + offset).into()).await;
+            // Offsets come in whole slots: the nodes of one slot start on one wake-up.
+            if offset > slept_to {
+                tokio::time::sleep_until((started + offset).into()).await;
+                slept_to = offset;
+            }
             let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
                 break; // the semaphore is never closed; nothing left to do if it were
             };
