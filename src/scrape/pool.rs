@@ -215,7 +215,6 @@ impl Scraper {
         let request_time = Timestamp::now_millis();
         self.client.fetch(url, body).await?;
         let batch = decode(body, request_time)?;
-        self.store.apply(&node.name, &batch, Instant::now());
-        Ok(batch.pods_grouped().count())
+        Ok(self.store.apply(&node.name, &batch, Instant::now()))
     }
 }

@@ -129,11 +129,15 @@ impl Store {
     ///
     /// Applies for one node are expected one at a time; if two do race, neither is lost: the
     /// later swap sees the earlier one and is rebuilt on top of it.
-    pub fn apply(&self, node: &str, batch: &NodeBatch<'_>, scraped_at: Instant) {
+    ///
+    /// Returns how many pods the batch reported (counted here, where the batch is grouped by
+    /// pod anyway, rather than by a second pass over it).
+    pub fn apply(&self, node: &str, batch: &NodeBatch<'_>, scraped_at: Instant) -> usize {
         let mut base = self.held(node);
         loop {
             let old = base.as_ref().map(|(_, state)| &**state);
             let next = Arc::new(NodeState::advance(node, old, batch, scraped_at, self.resolution));
+            let pods = next.pods.len();
             let key = base
                 .as_ref()
                 .map_or_else(|| Arc::from(node), |(key, _)| Arc::clone(key));
@@ -143,14 +147,14 @@ impl Store {
                 Entry::Occupied(mut current) => {
                     if base.as_ref().is_some_and(|(_, s)| Arc::ptr_eq(s, current.get())) {
                         current.insert(next);
-                        return;
+                        return pods;
                     }
                     base = Some((Arc::clone(current.key()), Arc::clone(current.get())));
                 }
                 Entry::Vacant(slot) => {
                     if base.is_none() {
                         slot.insert(next);
-                        return;
+                        return pods;
                     }
                     // Forgotten meanwhile: start again as a new node.
                     base = None;

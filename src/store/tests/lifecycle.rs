@@ -356,3 +356,18 @@ fn cursor_lookups_read_what_pod_usage_reads() {
         .map(|u| u.containers.len());
     assert_eq!(three, Some(3));
 }
+
+#[test]
+fn apply_counts_the_pods_of_the_batch() {
+    let store = Store::new(RESOLUTION, MAX_AGE);
+    let p = point(at(0), at(110), CS, MI);
+    // Two pods of one namespace (one with two containers) and a same-named pod elsewhere.
+    let batch = containers_batch(vec![
+        sample("ns1", "pod1", "app", p),
+        sample("ns1", "pod1", "sidecar", p),
+        sample("ns1", "pod2", "app", p),
+        sample("ns2", "pod1", "app", p),
+    ]);
+    assert_eq!(store.apply("node1", &batch, Instant::now()), 3);
+    assert_eq!(store.apply("node1", &NodeBatch::default(), Instant::now()), 0);
+}
