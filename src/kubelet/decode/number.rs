@@ -43,9 +43,11 @@ pub(super) fn read_float(rest: &[u8]) -> Result<(f64, usize), SyntaxError> {
 }
 
 /// The common kubelet value, `digits[.digits]` up to a blank (`0`, `79345379.0`,
-/// `477.5476601510002`), when it is exact in one operation: at most 19 digits, a mantissa of
-/// at most 2^53 and at most 22 after the point, so `mantissa / 10^fraction` is correctly
-/// rounded (Clinger's fast path). `None` sends everything else down the general path.
+/// `477.5476601510002`, `1154.6055502749202`) with at most 19 digits, at most 22 of them after
+/// the point. A mantissa of at most 2^53 is exact in an f64, so `mantissa / 10^fraction` is
+/// one correctly rounded division (Clinger's fast path); a longer one (the 17-digit counters
+/// of a busy node) is divided in integers, see [`exact_quotient`]. `None` sends everything
+/// else down the general path.
 fn plain_decimal(rest: &[u8]) -> Option<(f64, usize)> {
     let (whole, mut mantissa) = digits(rest);
     let mut len = whole;
@@ -57,12 +59,66 @@ fn plain_decimal(rest: &[u8]) -> Option<(f64, usize)> {
         len += 1 + n;
     }
     let count = whole + fraction;
-    if count == 0 || count > 19 || mantissa > 1 << 53 || !is_blank(rest.get(len)) {
+    if count == 0 || count > 19 || !is_blank(rest.get(len)) {
         return None;
     }
     let scale = POW10.get(fraction)?;
+    if mantissa > 1 << 53 {
+        return Some((exact_quotient(mantissa, fraction)?, len));
+    }
     Some((mantissa as f64 / scale, len))
 }
+
+/// `mantissa / 10^fraction` correctly rounded (to nearest, ties to even) for any mantissa and
+/// a fraction of at most 22 digits, as the standard library's parse rounds it, without its
+/// general machinery: the quotient is taken in integers with 54 significant bits (the last
+/// one the rounding bit) and a remainder that says whether anything is below it.
+fn exact_quotient(mantissa: u64, fraction: usize) -> Option<f64> {
+    if mantissa == 0 {
+        return Some(0.0);
+    }
+    let divisor = POW10_U128.get(fraction).copied()?;
+    let mantissa_bits = 64 - mantissa.leading_zeros() as i32;
+    let divisor_bits = 128 - divisor.leading_zeros() as i32;
+    // With this shift the quotient lies strictly between 2^53 and 2^55. Both operands fit:
+    // the dividend has 54 + divisor_bits <= 128 bits, the divisor is shifted by at most 9.
+    let mut shift = 54 + divisor_bits - mantissa_bits;
+    let (dividend, divisor) = if shift >= 0 {
+        (u128::from(mantissa).checked_shl(shift.unsigned_abs())?, divisor)
+    } else {
+        (u128::from(mantissa), divisor.checked_shl(shift.unsigned_abs())?)
+    };
+    let mut quotient = dividend / divisor;
+    let mut inexact = quotient * divisor != dividend;
+    if quotient >= 1 << 54 {
+        inexact |= quotient & 1 != 0;
+        quotient >>= 1;
+        shift -= 1;
+    }
+    // quotient = 2 * kept + round bit, kept in [2^52, 2^53).
+    let round = quotient & 1 != 0;
+    let mut kept = u64::try_from(quotient >> 1).ok()?;
+    if round && (inexact || kept & 1 != 0) {
+        kept += 1;
+    }
+    // kept * 2^(1 - shift); the value lies in 1e-22..1e19, so the power is a normal float.
+    let exponent = 1 - shift;
+    let biased = u64::try_from(exponent + 1023)
+        .ok()
+        .filter(|&e| (1..2047).contains(&e))?;
+    Some(kept as f64 * f64::from_bits(biased << 52))
+}
+
+/// 10^n as integers, for [`exact_quotient`].
+const POW10_U128: [u128; 23] = {
+    let mut table = [1u128; 23];
+    let mut i = 1;
+    while i < 23 {
+        table[i] = table[i - 1] * 10;
+        i += 1;
+    }
+    table
+};
 
 /// The powers of ten an f64 holds exactly.
 const POW10: [f64; 23] = [
@@ -451,8 +507,15 @@ mod tests {
                 assert_eq!(fast, Some((std.to_bits(), text.len())), "{text}");
             }
         }
-        // Handed to the general path: signs, exponents, specials, more than 2^53 or 19 digits,
-        // more than 22 digits after the point, and anything not ending in a blank.
+        // Past 2^53, the integer division: still exact.
+        for text in ["9007199254740993", "1154.6055502749202", "9999999999999999999"] {
+            let line = format!("{text}\t");
+            let want = text.parse::<f64>().unwrap().to_bits();
+            let fast = plain_decimal(line.as_bytes()).map(|(v, n)| (v.to_bits(), n));
+            assert_eq!(fast, Some((want, text.len())), "{text}");
+        }
+        // Handed to the general path: signs, exponents, specials, more than 19 digits, more
+        // than 22 digits after the point, and anything not ending in a blank.
         for text in [
             "-0",
             "+1",
@@ -462,8 +525,6 @@ mod tests {
             "NaN",
             "+Inf",
             "Inf",
-            "9007199254740993",
-            "1154.6055502749202",
             "12345678901234567890",
             "0.00000000000000000000001",
             ".",
@@ -494,6 +555,50 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn long_mantissas_round_like_the_standard_library() {
+        // 17 to 19 digits with the point anywhere (also past leading zeros), and integers
+        // above 2^53, where every odd one is a tie between two floats.
+        let mut state = 0x5eed_u64;
+        let mut next = move || {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        let mut texts = vec![
+            "9007199254740993".to_owned(),
+            "9007199254740995".to_owned(),
+            "18446744073709551615".to_owned(),
+            "9999999999999999999".to_owned(),
+            "1000000000000000001".to_owned(),
+            "0.0000009007199254740993".to_owned(),
+            "1154.6055502749202".to_owned(),
+        ];
+        for _ in 0..CASES {
+            let digits = 17 + (next() % 3) as usize;
+            let mut text: String = (0..digits).map(|_| char::from(b'0' + (next() % 10) as u8)).collect();
+            match next() % 4 {
+                0 => {}
+                1 => {
+                    let zeros = (next() % 4) as usize;
+                    text = format!("0.{}{text}", "0".repeat(zeros));
+                }
+                _ => text.insert(1 + (next() % digits as u64) as usize, '.'),
+            }
+            texts.push(text);
+        }
+        for text in texts {
+            let line = format!("{text} 1");
+            let want = text.parse::<f64>().unwrap().to_bits();
+            let read = read_float(line.as_bytes()).map(|(v, n)| (v.to_bits(), n));
+            assert_eq!(read, Ok((want, text.len())), "{text}");
+        }
+    }
+
+    const CASES: usize = 20_000;
 
     #[test]
     fn leading_digits_counts_from_the_low_byte() {
