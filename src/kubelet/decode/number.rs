@@ -11,6 +11,7 @@ fn is_blank(byte: Option<&u8>) -> bool {
 /// Reads the value token at the start of `rest`, which runs to the next blank or newline:
 /// the value and the token's length. Decimals are read in one pass; anything else (`NaN`,
 /// `+Inf`, errors) goes through [`parse_float`].
+#[inline(always)]
 pub(super) fn read_float(rest: &[u8]) -> Result<(f64, usize), SyntaxError> {
     if let Some(plain) = plain_decimal(rest) {
         return Ok(plain);
@@ -48,6 +49,7 @@ pub(super) fn read_float(rest: &[u8]) -> Result<(f64, usize), SyntaxError> {
 /// one correctly rounded division (Clinger's fast path); a longer one (the 17-digit counters
 /// of a busy node) is divided in integers, see [`exact_quotient`]. `None` sends everything
 /// else down the general path.
+#[inline(always)]
 fn plain_decimal(rest: &[u8]) -> Option<(f64, usize)> {
     let (whole, mut mantissa) = digits(rest);
     let mut len = whole;
@@ -318,6 +320,7 @@ fn pow10_u64(n: usize) -> u64 {
 
 /// Reads an optional timestamp at the start of `rest`: milliseconds since the epoch, ASCII
 /// digits only, fitting an `i64`. Returns it and the token's length.
+#[inline(always)]
 pub(super) fn read_timestamp(rest: &[u8]) -> Result<(Option<i64>, usize), SyntaxError> {
     let (n, value) = digits(rest);
     if is_blank(rest.get(n)) {

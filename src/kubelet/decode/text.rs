@@ -282,6 +282,11 @@ impl<'a> Reader<'a> {
         rest.get(..len).unwrap_or_default()
     }
 
+    /// Always inlined, as [`Self::next_sample`] is, and so are the per-line steps it calls
+    /// (name, label block, value, timestamp): the whole line is read in the decode loop with
+    /// its cursor in registers. Left to itself the compiler split them differently in each
+    /// build, at up to 12% more instructions per decode (callgrind, the fleet body).
+    #[inline(always)]
     fn sample(&mut self, expected_block: impl FnOnce(Family) -> &'a [u8]) -> Result<Sample<'a>, SyntaxError> {
         let family = self.metric_name()?;
         self.skip_blanks();
@@ -308,6 +313,7 @@ impl<'a> Reader<'a> {
 
     /// The metric name, which runs to `{`, a blank or the end of the line. A name we know
     /// needs no byte-wise check; the previous line's name is the likeliest.
+    #[inline(always)]
     fn metric_name(&mut self) -> Result<Family, SyntaxError> {
         let rest = self.rest();
         let ends = |len: usize| matches!(rest.get(len), None | Some(b'{' | b' ' | b'\t' | b'\n'));
@@ -330,6 +336,7 @@ impl<'a> Reader<'a> {
     /// The label block at the cursor, if any. A block that starts with the expected one is
     /// that block: reading stops at the first `}` outside a quoted value, so the bytes after
     /// it cannot change what the block says.
+    #[inline(always)]
     fn label_block(
         &mut self,
         family: Family,
