@@ -290,3 +290,67 @@ fn a_pod_line_does_not_take_a_container_block() {
         .collect();
     assert_eq!(pods, [("p", Some(5_000_000_000), Some(6))]);
 }
+
+#[test]
+fn a_non_utf8_value_fails_its_line_before_a_later_syntax_error() {
+    // Values are checked once per label block; the first fault of the line still decides.
+    let cases: [(&[u8], SyntaxError); 5] = [
+        (b"x{a=\"\xff\",b=c} 1\n", SyntaxError::LabelValueUtf8),
+        (b"x{a=\"\xff\",b=\"c\n", SyntaxError::LabelValueUtf8),
+        (b"x{a=\"ok\",b=\"\xff\n", SyntaxError::UnterminatedLabelValue),
+        (b"x{a=\"ok\",\xff=\"c\"} 1\n", SyntaxError::LabelName),
+        (b"x{a=\"\xc3\xa9\"} one\n", SyntaxError::Value),
+    ];
+    for (line, kind) in cases {
+        let mut body = b"node_memory_working_set_bytes 1\n".to_vec();
+        body.extend_from_slice(line);
+        assert_eq!(
+            error(&body),
+            DecodeError { line: 2, kind },
+            "{:?}",
+            String::from_utf8_lossy(line)
+        );
+    }
+}
+
+#[test]
+fn wanted_lines_after_skipped_comments_are_read() {
+    // Comment lines are skipped whole, whatever they hold, including at the end of the body
+    // without a newline.
+    let body = format!(
+        "# HELP {CPU} {{container=\"x\"}} \"quoted\n#\n# TYPE {CPU} counter\n\
+         {CPU}{{container=\"c\",namespace=\"n\",pod=\"p\u{e9}\"}} 1.5 1000\n\
+         # HELP {MEM} {{\n{MEM}{{container=\"c\",namespace=\"n\",pod=\"p\u{e9}\"}} 2 1000\n# trailing"
+    );
+    let point = Point {
+        start_time: Timestamp::ZERO,
+        timestamp: ms(1000),
+        cpu_core_nanoseconds: 1_500_000_000,
+        memory_bytes: 2,
+    };
+    assert_eq!(
+        decoded(body.as_bytes()).containers,
+        vec![container("n", "p\u{e9}", "c", point)]
+    );
+}
+
+#[test]
+fn crlf_line_ends_fail_the_body_as_before() {
+    // A carriage return is not a blank in the text format: it is part of the last token.
+    let body = b"node_cpu_usage_seconds_total 1\r\nnode_memory_working_set_bytes 1\n";
+    assert_eq!(
+        error(body),
+        DecodeError {
+            line: 1,
+            kind: SyntaxError::Value
+        }
+    );
+    let body = b"node_cpu_usage_seconds_total 1 1000\r\n";
+    assert_eq!(
+        error(body),
+        DecodeError {
+            line: 1,
+            kind: SyntaxError::Timestamp
+        }
+    );
+}
