@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use metrics_server_rs::api::{MetricsApi, ReadTime, Route};
-use metrics_server_rs::apiserver::Representation;
+use metrics_server_rs::apiserver::{Body, Representation};
 use metrics_server_rs::inventory::fixed::FixedInventory;
 use metrics_server_rs::inventory::selector::LabelSelector;
 use metrics_server_rs::inventory::{Inventory, Labels, NodeInfo, PodInfo, Snapshot};
@@ -219,7 +219,10 @@ fn bench_list(c: &mut Criterion) {
         let warm = read(&fleet.api, None, representation);
         let direct = read(&fleet.api, Some(EVERY_POD), representation);
         assert!(cold.len() > 1000, "{name}: every pod is served");
-        assert!(warm == direct, "{name}: the cached list is the direct one");
+        assert!(
+            warm.to_bytes() == direct.to_bytes(),
+            "{name}: the cached list is the direct one"
+        );
         eprintln!(
             "{}: LIST all pods as {name}: {} bytes ({:.1} bytes per pod)",
             fleet.name,
@@ -291,7 +294,7 @@ const ONE_DEPLOYMENT: &str = "labelSelector=app%3Ddeployment-7";
 const GETS: usize = 1_000;
 
 /// A namespaced LIST, as JSON, with and without a label selector.
-fn namespace_read(fleet: &Fleet, at: ReadTime, query: Option<&str>) -> bytes::Bytes {
+fn namespace_read(fleet: &Fleet, at: ReadTime, query: Option<&str>) -> Body {
     let route = Route::ListPods {
         namespace: Some(NAMESPACE),
     };
