@@ -45,7 +45,7 @@ struct PiecesApi;
 
 impl Handler for PiecesApi {
     fn handle(&self, req: &Parts) -> Option<Response> {
-        (req.uri.path() == PIECES).then(|| Response::new(Body::from_pieces(pieces().iter().cloned())))
+        (req.uri.path() == PIECES).then(|| Response::new(Body::from_pieces(pieces().to_vec())))
     }
 }
 

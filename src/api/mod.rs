@@ -282,21 +282,21 @@ impl MetricsApi {
     ) -> Body {
         let snapshot = self.inventory.snapshot();
         let mut ages = Vec::new();
-        let mut items = Vec::new();
+        // The header first (its bytes come last: a protobuf header holds the length), then a
+        // piece per node, then the footer.
+        let mut pieces = Vec::with_capacity(snapshot.nodes.len() + 2);
+        pieces.push(Bytes::new());
         let mut out = Vec::with_capacity(128);
         encoder.begin(&mut out, Document::PodMetricsList);
-        slot.list_pods(&snapshot, &self.store, at, encoder, new_encoder, &mut items, &mut ages);
-        let items_len = items.iter().map(Bytes::len).sum();
+        slot.list_pods(&snapshot, &self.store, at, encoder, new_encoder, &mut pieces, &mut ages);
+        let items_len = pieces.iter().map(Bytes::len).sum();
         let (start, items_at) = encoder.finish_around(&mut out, items_len);
         self.telemetry.freshness(ages);
         // Header and footer share one buffer.
         let out = Bytes::from(out);
-        let mut body = Body::from_pieces([out.slice(start..items_at)]);
-        for piece in items {
-            body.push(piece);
-        }
-        body.push(out.slice(items_at..));
-        body
+        pieces[0] = out.slice(start..items_at);
+        pieces.push(out.slice(items_at..));
+        Body::from_pieces(pieces)
     }
 
     /// Finds what `route` serves and writes it with `encoder`; returns where the document

@@ -38,13 +38,14 @@ impl Body {
         }
     }
 
-    /// A body of `pieces` in order (empty ones are skipped).
-    pub fn from_pieces(pieces: impl IntoIterator<Item = Bytes>) -> Self {
-        let mut body = Body::default();
-        for piece in pieces {
-            body.push(piece);
-        }
-        body
+    /// A body of `pieces` in order (empty ones are skipped). A `Vec` becomes the queue as it
+    /// is, without a copy of its handles.
+    pub fn from_pieces(pieces: impl Into<VecDeque<Bytes>>) -> Self {
+        let mut tail = pieces.into();
+        tail.retain(|piece| !piece.is_empty());
+        let head = tail.pop_front().unwrap_or_default();
+        let len = head.len() + tail.iter().map(Bytes::len).sum::<usize>();
+        Body { head, tail, len }
     }
 
     /// Appends `piece` to what is sent.
