@@ -9,7 +9,7 @@
 //!   (`api::list_cache`) and encodes every item, as every LIST did before it;
 //! * `cold`: a fresh API (empty cache) per read: every node's chunk is built;
 //! * `warm`: the same API read after ~5% of the nodes got a new scrape (applied untimed), as
-//!   at 2 lists/s with 5,000 nodes scraped every 15 s: 95% of the chunks are copied.
+//!   at 2 lists/s with 5,000 nodes scraped every 15 s: 95% of the chunks are sent as kept.
 //!
 //! On a shared machine wall time is noise; instructions are not. Before the benchmarks run, the
 //! setup reads LIST-all as JSON then protobuf, each cold, then warm with 5% changed, then

@@ -64,7 +64,7 @@ pub trait Encode {
     fn finish(&mut self, out: &mut Vec<u8>) -> usize;
 }
 
-/// An [`Encode`]r whose list items can be kept per node and copied into a later list (see
+/// An [`Encode`]r whose list items can be kept per node and sent again in a later list (see
 /// [`super::list_cache`]). Its items depend on nothing but their own inputs and the response's
 /// `creationTimestamp`, written as the same [`created`](EncodeChunks::created) bytes into
 /// every item; in particular not on where in the list they sit.

@@ -2,8 +2,8 @@
 //!
 //! The per-node chunks ([`super::list_cache`]) hold about one copy of a LIST-all body per
 //! representation and version listed (~72 MB at 150,000 pods as JSON); responses send those
-//! bytes rather than copies of them. That pays only while lists keep coming: a chunk is worth keeping for at most one resolution, since every
-//! node is scraped again by then. So once no LIST-all has come for `idle_after` (twice the
+//! bytes rather than copies of them. That pays only while lists keep coming: a chunk is worth
+//! keeping for at most one resolution, since every node is scraped again by then. So once no LIST-all has come for `idle_after` (twice the
 //! resolution), everything is dropped, and a process that served one `kubectl top pod -A`
 //! goes back to its steady memory.
 //!

@@ -3,7 +3,7 @@
 //! Why: a LIST of all 150,000 pods encodes every item again (~60% of its cost), yet what a
 //! node's items say changes only when that node's store state is replaced (once per
 //! resolution) or its pods in the inventory change. At 2 lists/s over 5,000 nodes scraped
-//! every 15 s, ~95% of nodes are unchanged since the last list: their items are copied.
+//! every 15 s, ~95% of nodes are unchanged since the last list: their items are reused.
 //!
 //! Validity: a [`Chunk`] holds the encoded items of one node for one representation and
 //! `apiVersion`, built from one store state ([`StateMark`]) and one inventory slice of that
