@@ -1,8 +1,8 @@
 //! LIST-all over real TLS on loopback, in-process: the whole server (`app::router`) over a
 //! fleet of 5,000 nodes × 30 pods × 2 containers, a hyper HTTP/1.1 client reading the body.
-//! A plain `main` for system-call counts, which `strace` makes per process: run it with
-//! `--lists 1` and `--lists 3`, and the difference is two warm LIST-alls (the first list of a
-//! run builds the cache):
+//! A plain `main` for system-call and instruction counts, which `strace` and callgrind make per
+//! process: run it with `--lists 1` and `--lists 3`, and the difference is two warm LIST-alls
+//! (the first list of a run builds the cache). `--h2` lists over HTTP/2.
 //!
 //! ```text
 //! strace -f -c -e trace=write,writev,sendto,sendmsg,read,recvfrom target/release/deps/list_tls-<hash> --lists 3
@@ -89,6 +89,12 @@ fn fleet() -> (Snapshot, Store) {
     (Snapshot::from_parts(nodes, pods), store)
 }
 
+/// The client's side of the connection.
+enum Sender {
+    H1(hyper::client::conn::http1::SendRequest<Empty<Bytes>>),
+    H2(hyper::client::conn::http2::SendRequest<Empty<Bytes>>),
+}
+
 #[allow(clippy::print_stdout, reason = "a plain bench: its output is the result")]
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -98,6 +104,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
+    let h2 = args.iter().any(|a| a == "--h2");
     let (snapshot, store) = fleet();
     let server = router(Pipeline {
         inventory: Arc::new(FixedInventory::new(snapshot)),
@@ -118,7 +125,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    client_config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    client_config.alpn_protocols = vec![if h2 { b"h2".to_vec() } else { b"http/1.1".to_vec() }];
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -136,15 +143,24 @@ fn main() -> Result<(), Box<dyn Error>> {
         let tls = tokio_rustls::TlsConnector::from(Arc::new(client_config))
             .connect(name, tcp)
             .await?;
-        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
-        let driven = tokio::spawn(conn);
+        let io = TokioIo::new(tls);
+        let (mut send, driven) = if h2 {
+            let (send, conn) = hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io).await?;
+            (Sender::H2(send), tokio::spawn(async move { drop(conn.await) }))
+        } else {
+            let (send, conn) = hyper::client::conn::http1::handshake(io).await?;
+            (Sender::H1(send), tokio::spawn(async move { drop(conn.await) }))
+        };
         for i in 0..lists {
             let request = hyper::Request::builder()
                 .uri(format!("https://localhost{PATH}"))
                 .header(hyper::header::ACCEPT, "application/json")
                 .body(Empty::<Bytes>::new())?;
             let started = Instant::now();
-            let response = send.send_request(request).await?;
+            let response = match &mut send {
+                Sender::H1(send) => send.send_request(request).await?,
+                Sender::H2(send) => send.send_request(request).await?,
+            };
             let status = response.status();
             let body = response.into_body().collect().await?.to_bytes();
             println!(
