@@ -64,7 +64,7 @@ pub trait Encode {
     fn finish(&mut self, out: &mut Vec<u8>) -> usize;
 }
 
-/// An [`Encode`]r whose list items can be kept per node and copied into a later list (see
+/// An [`Encode`]r whose list items can be kept per node and sent again in a later list (see
 /// [`super::list_cache`]). Its items depend on nothing but their own inputs and the response's
 /// `creationTimestamp`, written as the same [`created`](EncodeChunks::created) bytes into
 /// every item; in particular not on where in the list they sit.
@@ -78,6 +78,10 @@ pub trait EncodeChunks: Encode {
     fn take_created_offsets(&mut self) -> Vec<usize>;
     /// What a list writes between two items.
     fn item_separator(&self) -> &'static [u8];
+    /// Ends a list whose items (`items` bytes) are not in `out` but sent between what `out`
+    /// holds (the header [`begin`](Encode::begin) wrote) and what this writes (the footer).
+    /// Returns where the document starts in `out` and where the items go.
+    fn finish_around(&mut self, out: &mut Vec<u8>, items: usize) -> (usize, usize);
 }
 
 /// A pod's usage summed over its containers, as the Table shows it.

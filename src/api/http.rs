@@ -8,7 +8,7 @@ use hyper::Method;
 
 use super::{ApiError, MetricsApi, ReadTime, Route, GROUP};
 use crate::apiserver::negotiate::{negotiate_headers, Format};
-use crate::apiserver::{Body, Handler, Response, Status};
+use crate::apiserver::{Handler, Response, Status};
 
 /// Representations this API produces: JSON, Table (as JSON) and protobuf.
 const OFFERS: [Format; 3] = [Format::Json, Format::Table, Format::Protobuf];
@@ -29,7 +29,7 @@ impl Handler for MetricsApi {
         Some(
             match self.read(version, &route, req.uri.query(), ReadTime::now(), representation) {
                 Ok(body) => {
-                    let mut response = Response::new(Body::new(body));
+                    let mut response = Response::new(body);
                     response
                         .headers_mut()
                         .insert(CONTENT_TYPE, HeaderValue::from_static(representation.content_type()));

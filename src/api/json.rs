@@ -255,6 +255,12 @@ impl EncodeChunks for Encoder<'_> {
     fn item_separator(&self) -> &'static [u8] {
         b","
     }
+
+    fn finish_around(&mut self, out: &mut Vec<u8>, _items: usize) -> (usize, usize) {
+        // The footer does not depend on the items.
+        let items_at = out.len();
+        (self.finish(out), items_at)
+    }
 }
 
 impl Encode for Encoder<'_> {

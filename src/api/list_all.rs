@@ -1,9 +1,9 @@
 //! What the LIST of every pod keeps between lists, and when it lets go of it.
 //!
-//! The per-node chunks ([`super::list_cache`]) and the reused body buffers ([`super::buffers`])
-//! hold up to three copies of a LIST-all body (~200 MB at 150,000 pods as JSON). That pays only
-//! while lists keep coming: a chunk is worth keeping for at most one resolution, since every
-//! node is scraped again by then. So once no LIST-all has come for `idle_after` (twice the
+//! The per-node chunks ([`super::list_cache`]) hold about one copy of a LIST-all body per
+//! representation and version listed (~72 MB at 150,000 pods as JSON); responses send those
+//! bytes rather than copies of them. That pays only while lists keep coming: a chunk is worth
+//! keeping for at most one resolution, since every node is scraped again by then. So once no LIST-all has come for `idle_after` (twice the
 //! resolution), everything is dropped, and a process that served one `kubectl top pod -A`
 //! goes back to its steady memory.
 //!
@@ -15,16 +15,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use super::buffers::BufferPool;
 use super::list_cache::Slot;
 use super::VERSIONS;
 
-/// The LIST-all's cache: one slot per representation (JSON, protobuf) and version, the body
-/// buffer, and when a list last used them.
+/// The LIST-all's cache: one slot per representation (JSON, protobuf) and version, and when a
+/// list last used them.
 #[derive(Debug)]
 pub struct ListAllCache {
     slots: [Slot; 2 * VERSIONS.len()],
-    buffers: Arc<BufferPool>,
     idle_after: Duration,
     last_used: Mutex<Option<Instant>>,
     /// Whether a release task is sleeping; at most one is.
@@ -35,7 +33,6 @@ impl ListAllCache {
     pub fn new(idle_after: Duration) -> Self {
         ListAllCache {
             slots: Default::default(),
-            buffers: Arc::default(),
             idle_after,
             last_used: Mutex::new(None),
             releasing: AtomicBool::new(false),
@@ -46,10 +43,6 @@ impl ListAllCache {
     /// [`VERSIONS`].
     pub fn slot(&self, format: usize, version: usize) -> Option<&Slot> {
         self.slots.get(format * VERSIONS.len() + version)
-    }
-
-    pub fn buffers(&self) -> &Arc<BufferPool> {
-        &self.buffers
     }
 
     /// Notes a list at `now`, and makes sure a release task will look at the cache later.
@@ -67,7 +60,7 @@ impl ListAllCache {
         }
     }
 
-    /// Drops every chunk and the kept buffer when no list has come for `idle_after` by
+    /// Drops every chunk when no list has come for `idle_after` by
     /// `now`; otherwise keeps them and says how long until they would be idle.
     pub fn release_if_idle(&self, now: Instant) -> Result<(), Duration> {
         let last_used = *self.lock_last_used();
@@ -78,7 +71,6 @@ impl ListAllCache {
         for slot in &self.slots {
             slot.clear();
         }
-        self.buffers.release();
         Ok(())
     }
 
@@ -117,31 +109,15 @@ mod tests {
 
     const IDLE: Duration = Duration::from_secs(30);
 
-    /// A cache listed at the returned instant, keeping a 1 MiB body buffer.
-    fn listed_with_a_kept_buffer() -> (Arc<ListAllCache>, Instant) {
+    #[test]
+    fn nothing_is_released_before_the_last_list_is_idle_long_enough() {
         let cache = Arc::new(ListAllCache::new(IDLE));
         let listed = Instant::now();
         cache.used(listed);
-        let mut buffer = cache.buffers().take();
-        buffer.reserve(1 << 20);
-        drop(BufferPool::into_bytes(cache.buffers(), buffer));
-        (cache, listed)
-    }
-
-    #[test]
-    fn nothing_is_released_before_the_last_list_is_idle_long_enough() {
-        let (cache, listed) = listed_with_a_kept_buffer();
         assert_eq!(
             cache.release_if_idle(listed + Duration::from_secs(10)),
             Err(Duration::from_secs(20))
         );
-        assert!(cache.buffers().take().capacity() >= 1 << 20, "the buffer is still kept");
-    }
-
-    #[test]
-    fn an_idle_cache_lets_go_of_its_buffer() {
-        let (cache, listed) = listed_with_a_kept_buffer();
         assert_eq!(cache.release_if_idle(listed + IDLE), Ok(()));
-        assert_eq!(cache.buffers().take().capacity(), 0, "the buffer was freed");
     }
 }

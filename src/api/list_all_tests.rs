@@ -6,11 +6,13 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use super::encode::{Document, EncodeChunks};
 use super::list_cache::{ListStats, Slot};
 use super::selectors::ListOptions;
 use super::{api_version, json, pods, protobuf, MetricsApi, ReadTime, Route, VERSIONS};
-use crate::apiserver::Representation;
+use crate::apiserver::{Body, Representation};
 use crate::inventory::fixed::FixedInventory;
 use crate::inventory::selector::LabelSelector;
 use crate::inventory::{Labels, PodInfo, Snapshot};
@@ -131,12 +133,16 @@ type Both = ((Vec<u8>, Vec<f64>, ListStats), (Vec<u8>, Vec<f64>));
 
 fn list_with<E: EncodeChunks>(f: &Fixture, slot: &Slot, at: ReadTime, new_encoder: impl Fn() -> E) -> Both {
     let snapshot = f.snapshot();
-    let (mut out, mut ages) = (Vec::new(), Vec::new());
+    let (mut out, mut items, mut ages) = (Vec::new(), Vec::new(), Vec::new());
     let mut encoder = new_encoder();
     encoder.begin(&mut out, Document::PodMetricsList);
-    let stats = slot.list_pods(&snapshot, &f.store, at, &encoder, &new_encoder, &mut out, &mut ages);
-    let start = encoder.finish(&mut out);
-    let cached = (out[start..].to_vec(), ages, stats);
+    let stats = slot.list_pods(&snapshot, &f.store, at, &encoder, &new_encoder, &mut items, &mut ages);
+    let (start, items_at) = encoder.finish_around(&mut out, items.iter().map(Bytes::len).sum());
+    // What the body sends: header, the pieces, footer.
+    let mut sent = out[start..items_at].to_vec();
+    items.iter().for_each(|piece| sent.extend_from_slice(piece));
+    sent.extend_from_slice(&out[items_at..]);
+    let cached = (sent, ages, stats);
 
     let (mut out, mut ages) = (Vec::new(), Vec::new());
     let mut encoder = new_encoder();
@@ -197,7 +203,7 @@ fn all(reused: usize, built: usize) -> [ListStats; 4] {
 }
 
 #[test]
-fn a_cached_list_is_the_direct_list_and_a_repeat_copies_every_node() {
+fn a_cached_list_is_the_direct_list_and_a_repeat_reuses_every_node() {
     let f = Fixture::new();
     let slots = Slots::new();
     assert_eq!(slots.list(&f, f.at(40, 1)), all(0, 3));
@@ -210,7 +216,7 @@ fn a_cached_list_is_the_direct_list_and_a_repeat_copies_every_node() {
 }
 
 #[test]
-fn a_later_read_patches_creation_time_and_ages_into_copied_items() {
+fn a_later_read_patches_creation_time_and_ages_into_reused_items() {
     let f = Fixture::new();
     let slots = Slots::new();
     slots.list(&f, f.at(40, 1));
@@ -302,25 +308,96 @@ fn a_creation_time_of_another_width_is_encoded_not_patched() {
     assert_eq!(slots.list(&f, f.at(40, 1)), all(0, 3));
 }
 
-#[test]
-fn read_serves_list_all_from_the_cache_with_the_direct_bytes() {
-    let f = Fixture::new();
-    let api = MetricsApi::new(
+fn api(f: &Fixture) -> MetricsApi {
+    MetricsApi::new(
         Arc::clone(&f.inventory) as Arc<dyn crate::inventory::Inventory>,
         Arc::clone(&f.store),
         Arc::new(Telemetry::new(RESOLUTION)),
         LabelSelector::default(),
-    );
-    let route = Route::ListPods { namespace: None };
-    // A field selector that matches every pod takes the direct path.
-    let everything = Some("fieldSelector=metadata.name%21%3D");
+    )
+}
+
+const LIST_ALL: Route<'static> = Route::ListPods { namespace: None };
+/// A field selector that matches every pod: the read takes the direct path.
+const EVERY_POD: Option<&str> = Some("fieldSelector=metadata.name%21%3D");
+
+/// LIST-all through the cache, checked against the direct path at the same time.
+#[track_caller]
+fn list_all(api: &MetricsApi, at: ReadTime, representation: Representation) -> Body {
+    let cached = api.read(VERSIONS[0], &LIST_ALL, None, at, representation).unwrap();
+    let direct = api.read(VERSIONS[0], &LIST_ALL, EVERY_POD, at, representation).unwrap();
+    assert_eq!(cached.to_bytes(), direct.to_bytes(), "{representation:?}");
+    cached
+}
+
+/// Where each node's piece of a LIST-all body lies (between the header and the footer).
+fn node_pieces(body: &Body) -> Vec<*const u8> {
+    let pieces: Vec<&Bytes> = body.pieces().collect();
+    pieces[1..pieces.len() - 1].iter().map(|p| p.as_ptr()).collect()
+}
+
+#[test]
+fn lists_at_different_times_while_an_earlier_response_is_held_each_get_their_own_bytes() {
+    for representation in [Representation::Json, Representation::Protobuf] {
+        let f = Fixture::new();
+        let api = api(&f);
+        let (t1, t2) = (f.at(40, 1), f.at(41, 1));
+        let first = list_all(&api, t1, representation);
+        let sent_first = first.to_bytes();
+        // The chunks are held by `first`: the later list patches copies.
+        let second = list_all(&api, t2, representation);
+        assert_ne!(first.to_bytes(), second.to_bytes(), "{representation:?}");
+        assert_eq!(
+            first.to_bytes(),
+            sent_first,
+            "{representation:?}: the held response is untouched"
+        );
+        assert!(node_pieces(&first)
+            .iter()
+            .zip(node_pieces(&second))
+            .all(|(a, b)| *a != b));
+        // Back to the first time while both are held: a third set of bytes, still correct.
+        let third = list_all(&api, t1, representation);
+        assert_eq!(third.to_bytes(), sent_first, "{representation:?}");
+        assert_eq!(second.to_bytes(), list_all(&api, t2, representation).to_bytes());
+    }
+}
+
+#[test]
+fn lists_at_one_time_share_the_chunks_and_a_later_list_patches_them_in_place() {
+    for representation in [Representation::Json, Representation::Protobuf] {
+        let f = Fixture::new();
+        let api = api(&f);
+        let first = list_all(&api, f.at(40, 1), representation);
+        let again = list_all(&api, f.at(40, 1), representation);
+        let shared = node_pieces(&first);
+        assert_eq!(shared.len(), 3, "a piece per node");
+        assert_eq!(
+            node_pieces(&again),
+            shared,
+            "{representation:?}: the same bytes, not copies"
+        );
+        drop((first, again));
+        // No response holds them any more: the next second is written over them.
+        let later = list_all(&api, f.at(41, 1), representation);
+        assert_eq!(node_pieces(&later), shared, "{representation:?}: patched in place");
+    }
+}
+
+#[test]
+fn read_serves_list_all_from_the_cache_with_the_direct_bytes() {
+    let f = Fixture::new();
+    let api = api(&f);
+    let route = LIST_ALL;
+    let everything = EVERY_POD;
     for at in [f.at(40, 1), f.at(41, 2)] {
         for version in VERSIONS {
             for representation in [Representation::Json, Representation::Protobuf] {
-                let cached = api.read(version, &route, None, at, representation);
-                let direct = api.read(version, &route, everything, at, representation);
-                assert_eq!(cached, direct, "{version} {representation:?}");
-                assert!(cached.is_ok_and(|body| body.len() > 100));
+                let cached = api.read(version, &route, None, at, representation).unwrap();
+                let direct = api.read(version, &route, everything, at, representation).unwrap();
+                assert_eq!(cached.pieces().count(), 2 + 3, "header, a piece per node, footer");
+                assert_eq!(cached.to_bytes(), direct.to_bytes(), "{version} {representation:?}");
+                assert!(cached.len() > 100);
             }
         }
     }

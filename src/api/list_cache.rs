@@ -3,7 +3,7 @@
 //! Why: a LIST of all 150,000 pods encodes every item again (~60% of its cost), yet what a
 //! node's items say changes only when that node's store state is replaced (once per
 //! resolution) or its pods in the inventory change. At 2 lists/s over 5,000 nodes scraped
-//! every 15 s, ~95% of nodes are unchanged since the last list: their items are copied.
+//! every 15 s, ~95% of nodes are unchanged since the last list: their items are reused.
 //!
 //! Validity: a [`Chunk`] holds the encoded items of one node for one representation and
 //! `apiVersion`, built from one store state ([`StateMark`]) and one inventory slice of that
@@ -13,26 +13,41 @@
 //! cached: [`Store::node_pods`] is asked for every node on every list, and a node past its
 //! max age is left out as in the direct path.
 //!
+//! Serving: a list sends each chunk's bytes as they are kept, one shared `Bytes` piece per
+//! node of the response body ([`crate::apiserver::Body`]); nothing is copied to build the
+//! body. Each chunk starts with the representation's item separator, sliced off for the
+//! response's first item, so separators need no pieces of their own.
+//!
 //! Per-response values: every item's `creationTimestamp` is the read time. A chunk records
-//! where it sits in each item and the copy patches it. The value has a fixed width (JSON
-//! `"2026-11-22T19:37:11Z"` for years 1000–9999; protobuf `Time` `08 <varint> 10 00`, with a
-//! 5-byte varint from 2^28 to 2^35 seconds), so patching moves nothing; a chunk whose width
-//! differs from the response's is re-encoded instead. Freshness ages come from each chunk's
-//! runs of equal sample timestamps, one age per item, without reading the items.
+//! where it sits in each item and keeps its bytes patched with the value it was last served
+//! with. A list with the same value (lists within one second) shares them as they are; a list
+//! with another value patches them in place when no response still holds them, else patches
+//! a copy, which becomes the chunk's bytes (the response holding the old ones keeps them, so
+//! each gets its own value). The value has a fixed width (JSON `"2026-11-22T19:37:11Z"` for
+//! years 1000–9999; protobuf `Time` `08 <varint> 10 00`, with a 5-byte varint from 2^28 to
+//! 2^35 seconds), so patching moves nothing; a chunk whose width differs from the response's
+//! is re-encoded instead. Freshness ages come from each chunk's runs of equal sample
+//! timestamps, one age per item, without reading the items.
 //!
 //! Memory: a slot keeps the chunks of the nodes its last list served, and nothing else (each
 //! list builds a new map of the chunks it used and swaps it in, so nodes that left are
 //! dropped): about one copy of the last LIST-all body of that representation and version
 //! (~460 bytes per pod as JSON, ~260 as protobuf) plus ~24 bytes per item of bookkeeping (its
-//! `creationTimestamp` offset and sample time): ~72 MB for JSON at 150,000 pods.
-//! Slots are filled only for the representations actually listed.
+//! `creationTimestamp` offset and sample time): ~72 MB for JSON at 150,000 pods. Responses
+//! share those bytes rather than holding their own; a list at another second while an
+//! earlier response is still being sent copies the chunks that response holds (a second body
+//! until it is sent, as before). Slots are filled only for the representations actually
+//! listed.
 //!
 //! Concurrency: a slot is an immutable map behind a mutex held only to clone or replace its
-//! `Arc`; lists build and copy without a lock. Two concurrent lists each swap in their map;
-//! the later one wins, and either is a valid cache.
+//! `Arc`; a chunk's served bytes sit behind their own mutex, held to share or patch them.
+//! Two concurrent lists each swap in their map; the later one wins, and either is a valid
+//! cache.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+
+use bytes::{Bytes, BytesMut};
 
 use super::encode::{Document, EncodeChunks, PodItem};
 use super::{age_seconds, ReadTime};
@@ -48,14 +63,23 @@ struct Chunk {
     state: StateMark,
     /// The inventory's slice of the node's pods they were built from.
     pods: Weak<[Arc<crate::inventory::PodInfo>]>,
-    /// The items, with the representation's separator between them (none before the first).
-    bytes: Box<[u8]>,
+    /// The items as last served, each preceded by the representation's separator.
+    served: Mutex<Served>,
+    /// Length of the separator before the first item.
+    separator: usize,
     /// Width of the `creationTimestamp` value the items were encoded with.
     created_width: usize,
-    /// Where each item's `creationTimestamp` value starts in `bytes`.
+    /// Where each item's `creationTimestamp` value starts in the served bytes.
     created_at: Box<[usize]>,
     /// The items' sample timestamps as runs: (timestamp, items in a row that have it).
     samples: Box<[(Timestamp, usize)]>,
+}
+
+/// A chunk's bytes and the `creationTimestamp` value they carry.
+#[derive(Debug)]
+struct Served {
+    bytes: Bytes,
+    created: Vec<u8>,
 }
 
 impl Chunk {
@@ -99,15 +123,60 @@ impl Chunk {
                 _ => samples.push((usage.timestamp, 1)),
             }
         }
-        let created_at = encoder.take_created_offsets().into_iter().map(|at| at - body).collect();
+        // The separator goes first, so any chunk can follow another; the first one of a list
+        // is sent without it.
+        let separator = encoder.item_separator();
+        let mut bytes = Vec::with_capacity(separator.len() + out.len() - body);
+        bytes.extend_from_slice(separator);
+        bytes.extend_from_slice(&out[body..]);
+        let shift = separator.len();
+        let created_at = encoder
+            .take_created_offsets()
+            .into_iter()
+            .map(|at| at - body + shift)
+            .collect();
         Chunk {
             state: state.mark(),
             pods: Arc::downgrade(pods),
-            bytes: out[body..].into(),
+            served: Mutex::new(Served {
+                bytes: Bytes::from(bytes),
+                created: encoder.created().to_vec(),
+            }),
+            separator: shift,
             created_width: encoder.created().len(),
             created_at,
             samples: samples.into(),
         }
+    }
+
+    /// The chunk's bytes carrying `created` (of the chunk's width) in every item: shared as
+    /// last served when they carry it already, else patched in place if no response holds
+    /// them, or patched in a copy that replaces them.
+    fn bytes_with(&self, created: &[u8]) -> Bytes {
+        let mut served = self.lock_served();
+        if served.created != created {
+            let mut bytes = match std::mem::take(&mut served.bytes).try_into_mut() {
+                Ok(unique) => unique,
+                // A response still being sent holds them: it keeps its value, we copy.
+                Err(shared) => BytesMut::from(&shared[..]),
+            };
+            for &offset in &self.created_at {
+                // Every offset was recorded inside this chunk for a value of this width.
+                if let Some(value) = bytes.get_mut(offset..offset + created.len()) {
+                    value.copy_from_slice(created);
+                }
+            }
+            served.bytes = bytes.freeze();
+            served.created.clear();
+            served.created.extend_from_slice(created);
+        }
+        served.bytes.clone()
+    }
+
+    fn lock_served(&self) -> MutexGuard<'_, Served> {
+        // Nothing in the patch panics (every offset is checked), so a poisoned lock's content
+        // is still whole.
+        self.served.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -122,7 +191,7 @@ pub struct Slot {
 /// What a cached list did, for tests and benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ListStats {
-    /// Nodes whose chunk was copied from the cache.
+    /// Nodes whose chunk was served from the cache.
     pub reused: usize,
     /// Nodes whose chunk was encoded for this list.
     pub built: usize,
@@ -134,9 +203,10 @@ impl Slot {
         *self.chunks.lock().unwrap_or_else(PoisonError::into_inner) = Arc::default();
     }
 
-    /// Writes the items of every pod, node by node as [`super::pods::list`] does for all
-    /// namespaces without selectors, between `encoder`'s `begin` and `finish`, which the
-    /// caller writes. `new_encoder` makes an encoder like `encoder` for building chunks.
+    /// The items of every pod, node by node as [`super::pods::list`] writes them for all
+    /// namespaces without selectors, as pieces appended to `items`, to be sent between
+    /// `encoder`'s `begin` and `finish_around`, which the caller writes. `new_encoder` makes
+    /// an encoder like `encoder` for building chunks.
     #[allow(clippy::too_many_arguments)] // a read's inputs and outputs, spelled out for the hot path
     pub fn list_pods<E: EncodeChunks>(
         &self,
@@ -145,7 +215,7 @@ impl Slot {
         at: ReadTime,
         encoder: &E,
         new_encoder: impl Fn() -> E,
-        out: &mut Vec<u8>,
+        items: &mut Vec<Bytes>,
         ages: &mut Vec<f64>,
     ) -> ListStats {
         let previous = Arc::clone(&self.chunks.lock().unwrap_or_else(PoisonError::into_inner));
@@ -173,24 +243,13 @@ impl Slot {
         }
         drop(previous);
 
-        let separator = encoder.item_separator();
-        let bytes: usize = listed.iter().map(|c| c.bytes.len() + separator.len()).sum();
-        out.reserve(bytes + 64);
+        items.reserve(listed.len());
         ages.reserve(listed.iter().map(|c| c.items()).sum());
         let mut first = true;
         for chunk in listed.iter().filter(|c| c.items() > 0) {
-            if !first {
-                out.extend_from_slice(separator);
-            }
+            let bytes = chunk.bytes_with(created);
+            items.push(if first { bytes.slice(chunk.separator..) } else { bytes });
             first = false;
-            let base = out.len();
-            out.extend_from_slice(&chunk.bytes);
-            for &offset in &chunk.created_at {
-                // Every offset was recorded inside this chunk for a value of this width.
-                if let Some(value) = out.get_mut(base + offset..base + offset + created.len()) {
-                    value.copy_from_slice(created);
-                }
-            }
             for &(timestamp, items) in &chunk.samples {
                 let age = age_seconds(at, timestamp);
                 ages.extend(std::iter::repeat_n(age, items));

@@ -3,7 +3,6 @@
 //! (which objects exist, with which labels) and the store (their usage). It returns typed
 //! errors; `apiserver` turns them into `Status` bodies.
 
-pub mod buffers;
 pub mod encode;
 pub mod go_duration;
 pub mod http;
@@ -28,13 +27,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 
-use crate::apiserver::Representation;
+use crate::apiserver::{Body, Representation};
 use crate::inventory::selector::LabelSelector;
 use crate::inventory::Inventory;
 use crate::kubelet::Timestamp;
 use crate::store::Store;
 use crate::telemetry::Telemetry;
-use buffers::BufferPool;
 use encode::{Document, Encode, EncodeChunks};
 use list_all::ListAllCache;
 use list_cache::Slot;
@@ -145,8 +143,8 @@ pub struct MetricsApi {
     /// Bytes per item of the last node list and the last pod list, so the next one reserves
     /// its buffer once instead of growing it (a 70 MB list would otherwise be copied).
     item_bytes: [AtomicUsize; 2],
-    /// Encoded items of the LIST of every pod, per node, and the body buffers those lists
-    /// reuse, dropped when lists stop (see [`list_all`]).
+    /// Encoded items of the LIST of every pod, per node, dropped when lists stop (see
+    /// [`list_all`]).
     list_all: Arc<ListAllCache>,
 }
 
@@ -200,7 +198,8 @@ impl MetricsApi {
         openapi::Documents::listed_paths()
     }
 
-    /// Serves a GET of `route` in `representation`: the whole response body.
+    /// Serves a GET of `route` in `representation`: the whole response body (the LIST of
+    /// every pod as the shared pieces of [`list_cache`], anything else as one buffer).
     pub fn read(
         &self,
         version: &str,
@@ -208,7 +207,7 @@ impl MetricsApi {
         query: Option<&str>,
         at: ReadTime,
         representation: Representation,
-    ) -> Result<Bytes, ApiError> {
+    ) -> Result<Body, ApiError> {
         let options = ListOptions::from_query(query)?;
         if options.watch && route.is_list() {
             return Err(ApiError::WatchNotSupported {
@@ -216,28 +215,27 @@ impl MetricsApi {
             });
         }
         let api_version = api_version(version);
-        let cached = self.list_all_pods_slot(version, route, &options, representation);
-        let mut out = match cached {
-            Some(_) => {
-                self.list_all.used(at.monotonic);
-                self.list_all.buffers().take()
-            }
-            None => Vec::new(),
-        };
-        let start = match (representation, cached) {
-            (Representation::Json, Some(slot)) => {
-                let new_encoder = || json::Encoder::new(&api_version, at.wall);
-                self.encode_cached(slot, &mut new_encoder(), new_encoder, at, &mut out)
-            }
-            (Representation::Protobuf, Some(slot)) => {
-                let new_encoder = || protobuf::Encoder::new(&api_version, at.wall);
-                self.encode_cached(slot, &mut new_encoder(), new_encoder, at, &mut out)
-            }
-            (Representation::Protobuf, _) => {
+        if let Some(slot) = self.list_all_pods_slot(version, route, &options, representation) {
+            self.list_all.used(at.monotonic);
+            return Ok(match representation {
+                Representation::Protobuf => {
+                    let new_encoder = || protobuf::Encoder::new(&api_version, at.wall);
+                    self.encode_cached(slot, &mut new_encoder(), new_encoder, at)
+                }
+                // JSON: the slot is only for JSON and protobuf.
+                _ => {
+                    let new_encoder = || json::Encoder::new(&api_version, at.wall);
+                    self.encode_cached(slot, &mut new_encoder(), new_encoder, at)
+                }
+            });
+        }
+        let mut out = Vec::new();
+        let start = match representation {
+            Representation::Protobuf => {
                 let mut encoder = protobuf::Encoder::new(&api_version, at.wall);
                 self.encode(&mut encoder, route, &options, at, &mut out)?
             }
-            (Representation::Table { version }, _) => {
+            Representation::Table { version } => {
                 let include = table::IncludeObject::from_query(query)?;
                 let mut encoder = table::Encoder::new(version, include, &api_version, at.wall);
                 self.encode(&mut encoder, route, &options, at, &mut out)?
@@ -248,11 +246,7 @@ impl MetricsApi {
                 self.encode(&mut encoder, route, &options, at, &mut out)?
             }
         };
-        let body = match cached {
-            Some(_) => BufferPool::into_bytes(self.list_all.buffers(), out),
-            None => Bytes::from(out),
-        };
-        Ok(body.slice(start..))
+        Ok(Body::new(Bytes::from(out).slice(start..)))
     }
 
     /// The cache slot for a LIST of every pod without selectors as JSON or protobuf, the
@@ -276,23 +270,33 @@ impl MetricsApi {
         self.list_all.slot(format, version)
     }
 
-    /// The LIST of every pod from `slot`'s per-node chunks; returns where the document
-    /// starts in `out`. Writes what [`encode`](Self::encode) writes for the same inputs.
+    /// The LIST of every pod from `slot`'s per-node chunks: the header, each node's items as
+    /// the chunk keeps them, and the footer. Sends what [`encode`](Self::encode) writes for
+    /// the same inputs.
     fn encode_cached<E: EncodeChunks>(
         &self,
         slot: &Slot,
         encoder: &mut E,
         new_encoder: impl Fn() -> E,
         at: ReadTime,
-        out: &mut Vec<u8>,
-    ) -> usize {
+    ) -> Body {
         let snapshot = self.inventory.snapshot();
         let mut ages = Vec::new();
-        encoder.begin(out, Document::PodMetricsList);
-        slot.list_pods(&snapshot, &self.store, at, encoder, new_encoder, out, &mut ages);
-        let start = encoder.finish(out);
+        // The header first (its bytes come last: a protobuf header holds the length), then a
+        // piece per node, then the footer.
+        let mut pieces = Vec::with_capacity(snapshot.nodes.len() + 2);
+        pieces.push(Bytes::new());
+        let mut out = Vec::with_capacity(128);
+        encoder.begin(&mut out, Document::PodMetricsList);
+        slot.list_pods(&snapshot, &self.store, at, encoder, new_encoder, &mut pieces, &mut ages);
+        let items_len = pieces.iter().map(Bytes::len).sum();
+        let (start, items_at) = encoder.finish_around(&mut out, items_len);
         self.telemetry.freshness(ages);
-        start
+        // Header and footer share one buffer.
+        let out = Bytes::from(out);
+        pieces[0] = out.slice(start..items_at);
+        pieces.push(out.slice(items_at..));
+        Body::from_pieces(pieces)
     }
 
     /// Finds what `route` serves and writes it with `encoder`; returns where the document

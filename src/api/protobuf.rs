@@ -148,6 +148,14 @@ impl EncodeChunks for Encoder<'_> {
     fn item_separator(&self) -> &'static [u8] {
         b""
     }
+
+    fn finish_around(&mut self, out: &mut Vec<u8>, items: usize) -> (usize, usize) {
+        match self.envelope.take() {
+            Some(envelope) => envelope.finish_around(out, items),
+            // `begin` was never called: nothing to close.
+            None => (0, out.len()),
+        }
+    }
 }
 
 impl Encode for Encoder<'_> {

@@ -10,7 +10,7 @@
 //! Files: [`serve`] (accept loop, routing), [`tls`] (serving certificates and rustls
 //! configuration), [`cert_reload`] (serving pair followed on disk), [`cipher_suites`]
 //! (`--tls-cipher-suites`), [`health`] (`/healthz`, `/livez`, `/readyz`), [`discovery`]
-//! (`/apis…`, legacy and aggregated), [`negotiate`](mod@negotiate) (`Accept`), [`status`] (error
+//! (`/apis…`, legacy and aggregated), [`body`] (response bodies of shared pieces), [`negotiate`](mod@negotiate) (`Accept`), [`status`] (error
 //! bodies), [`json`] (Go-compatible JSON bytes), [`protobuf`] (wire primitives and the `k8s\0`
 //! envelope). Overload: [`inflight`] (max-in-flight, 429, 413), [`outbound`] (response bodies
 //! carry their permits), [`stall`] (write-progress deadline). Delegated security, in request order: [`client_cert`] (certificates asked for in
@@ -22,6 +22,7 @@
 mod aggregated;
 pub mod authn;
 pub mod authz;
+pub mod body;
 pub mod cache;
 pub mod cert_reload;
 pub mod cipher_suites;
@@ -59,8 +60,9 @@ pub use serve::{Limits, MetricsText, Server};
 pub use status::{Status, StatusCause, StatusDetails, StatusReason};
 pub use tls::{load_or_generate, server_config, serving_config, CertSource, CertifiedKeyPair, TlsOptions, TlsVersion};
 
-/// Every response body is a complete buffer: the API is GET-only and answers are small.
-pub type Body = http_body_util::Full<bytes::Bytes>;
+/// Every response body is complete when the handler returns (the API is GET-only): one buffer,
+/// or the shared pieces of a LIST of every pod (see [`body`]).
+pub use body::Body;
 /// The response type of the whole server.
 pub type Response = hyper::Response<Body>;
 

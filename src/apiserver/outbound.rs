@@ -1,7 +1,8 @@
 //! Sending responses without letting a slow reader pin memory or in-flight permits.
 //!
-//! Handlers build complete buffers ([`Body`]); on the way out each becomes a [`PermitBody`], which
-//! hands the buffer to hyper in [`CHUNK`]-sized pieces and carries the request's in-flight permit.
+//! Handlers build complete bodies ([`Body`]: one buffer, or the shared pieces of a LIST); on the
+//! way out each becomes a [`PermitBody`], which hands them to hyper in pieces of at most
+//! [`CHUNK`] bytes and carries the request's in-flight permit.
 //! Hyper polls for the next piece only once its own write buffer (HTTP/1.1) or the stream's flow
 //! control window (HTTP/2) has room, and drops the body after the last piece or when the
 //! connection or stream dies — so the permit is released exactly when the response is out of our
@@ -22,7 +23,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::BodyExt as _;
 use hyper::body::{Frame, SizeHint};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
@@ -55,17 +55,17 @@ impl Progress {
     }
 }
 
-/// A response body being sent: the rest of the buffer, the request's permit, and the progress
+/// A response body being sent: the rest of the body, the request's permit, and the progress
 /// cell of its HTTP/2 stream task (if any).
 #[derive(Debug)]
 pub struct PermitBody {
-    rest: Bytes,
+    rest: Body,
     progress: Option<Arc<Progress>>,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl PermitBody {
-    fn new(rest: Bytes, permit: Option<OwnedSemaphorePermit>) -> Self {
+    fn new(rest: Body, permit: Option<OwnedSemaphorePermit>) -> Self {
         let progress = if rest.is_empty() {
             None
         } else {
@@ -96,11 +96,9 @@ impl hyper::body::Body for PermitBody {
     type Error = Infallible;
 
     fn poll_frame(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        if self.rest.is_empty() {
+        let Some(piece) = self.rest.next_piece(CHUNK) else {
             return Poll::Ready(None);
-        }
-        let len = self.rest.len().min(CHUNK);
-        let piece = self.rest.split_to(len);
+        };
         if let Some(progress) = &self.progress {
             progress.set(Some(Instant::now()));
         }
@@ -117,20 +115,9 @@ impl hyper::body::Body for PermitBody {
 }
 
 /// The response ready for hyper, carrying `permit` until its body is sent.
-pub async fn attach(resp: Response, permit: Option<OwnedSemaphorePermit>) -> hyper::Response<PermitBody> {
+pub fn attach(resp: Response, permit: Option<OwnedSemaphorePermit>) -> hyper::Response<PermitBody> {
     let (parts, body) = resp.into_parts();
-    let bytes = collect(body).await;
-    hyper::Response::from_parts(parts, PermitBody::new(bytes, permit))
-}
-
-/// The buffer of a complete body (ready on first poll). A `Full` body is one data frame, or
-/// none when empty: taking that frame spares `collect`'s frame list, allocated per request.
-async fn collect(mut body: Body) -> Bytes {
-    match body.frame().await {
-        Some(Ok(frame)) => frame.into_data().unwrap_or_default(),
-        Some(Err(never)) => match never {},
-        None => Bytes::new(),
-    }
+    hyper::Response::from_parts(parts, PermitBody::new(body, permit))
 }
 
 /// Spawns hyper's HTTP/2 stream tasks on tokio, each under a watchdog that drops the stream when

@@ -22,7 +22,7 @@ async fn the_permit_lives_until_the_body_is_gone_and_chunks_are_bounded() {
     let limit = Arc::new(Semaphore::new(1));
     let permit = limit.clone().try_acquire_owned().unwrap();
     let data = Bytes::from(vec![b'x'; 2 * CHUNK + 10]);
-    let resp = attach(Response::new(Body::new(data.clone())), Some(permit)).await;
+    let resp = attach(Response::new(Body::new(data.clone())), Some(permit));
     let mut body = resp.into_body();
     assert_eq!(body.size_hint().exact(), Some(data.len() as u64));
     let mut sent = Vec::new();
@@ -42,7 +42,7 @@ async fn the_permit_lives_until_the_body_is_gone_and_chunks_are_bounded() {
 async fn stream_task(with_body: bool, dropped: oneshot::Sender<()>) {
     let _notify_on_drop = dropped;
     let _body = if with_body {
-        Some(attach(Response::new(Body::new(Bytes::from_static(b"big"))), None).await)
+        Some(attach(Response::new(Body::new(Bytes::from_static(b"big"))), None))
     } else {
         None
     };

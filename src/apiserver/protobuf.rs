@@ -168,8 +168,15 @@ impl Envelope {
     /// Closes `raw`, writes the empty `contentEncoding` and `contentType`, and returns the
     /// index in `out` where the body now starts (the bytes before it are slack).
     pub fn finish(self, out: &mut Vec<u8>) -> usize {
+        self.finish_around(out, 0).0
+    }
+
+    /// [`Envelope::finish`] for a body whose last `outside` bytes of `raw` are not in `out`
+    /// (a LIST's items, sent from where they are kept): returns where the body starts and
+    /// where in `out` those bytes go, between what `out` held and the fields written now.
+    pub fn finish_around(self, out: &mut Vec<u8>, outside: usize) -> (usize, usize) {
         let raw_start = self.raw_len_at + RAW_LEN_ROOM;
-        let raw_len = (out.len() - raw_start) as u64;
+        let raw_len = (out.len() - raw_start + outside) as u64;
         let width = varint_len(raw_len);
         let start = if width <= RAW_LEN_ROOM {
             // Right-align the length against the raw bytes and slide the short prefix after it.
@@ -186,9 +193,10 @@ impl Envelope {
             out.splice(self.raw_len_at..raw_start, varint);
             self.start
         };
+        let outside_at = out.len();
         put_str(out, 3, "");
         put_str(out, 4, "");
-        start
+        (start, outside_at)
     }
 
     /// [`Envelope::finish`], then drops the slack so the body starts at index 0 of `out`

@@ -236,17 +236,17 @@ impl Server {
     /// [`Server::respond`]; the permit rides on the body until it is sent.
     async fn respond_limited(&self, req: &Parts, peer: &PeerChain) -> hyper::Response<PermitBody> {
         if let Some(refused) = inflight::oversized_body(req, self.limits.max_request_body_bytes) {
-            return outbound::attach(head_aware(req, refused), None).await;
+            return outbound::attach(head_aware(req, refused), None);
         }
         let permit = match self.in_flight.admit(req) {
             Admission::Admitted(permit) => permit,
             Admission::Rejected => {
                 tracing::debug!(method = %req.method, path = req.uri.path(), "too many requests in flight");
-                return outbound::attach(head_aware(req, inflight::too_many_requests()), None).await;
+                return outbound::attach(head_aware(req, inflight::too_many_requests()), None);
             }
         };
         let resp = self.respond(req, peer).await;
-        outbound::attach(resp, permit).await
+        outbound::attach(resp, permit)
     }
 
     /// Answers one request from a connection whose client presented `peer`: the gate (if any),

@@ -29,3 +29,15 @@ async fn a_peer_that_reads_keeps_the_connection() {
     drop(guarded);
     assert_eq!(reader.await.unwrap(), 64 * 1024);
 }
+
+/// HTTP/1.1 sends a body's pieces in one vectored write only if every wrapper of the socket
+/// says it takes them (hyper otherwise copies them into one buffer first).
+#[tokio::test]
+async fn a_vectored_socket_stays_vectored_behind_the_guard() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let tcp = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    assert!(tcp.is_write_vectored());
+    assert!(StallGuard::new(tcp, Duration::from_secs(5)).is_write_vectored());
+}

@@ -10,6 +10,11 @@
 //! ahead of the next write that does not fit (a LIST's 16 KiB DATA payload), which goes
 //! straight through in the same call: it is never copied.
 //!
+//! A LIST is sent as one piece per node (a few KiB each, see [`super::body`]): h2 writes each
+//! such payload right after its frame head, which is gathered here. So a write over
+//! [`GATHER_AFTER`] bytes that follows gathered bytes is never gathered itself, even if it
+//! fits: it goes straight through with them, uncopied.
+//!
 //! The buffer is bounded, so a client that stops reading still stalls the writes below it
 //! ([`StallGuard`](super::stall::StallGuard)). A capacity of 0 passes every write through
 //! untouched (HTTP/1.1: hyper already gathers a response into one vectored write).
@@ -23,6 +28,11 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// The most plaintext one TLS record carries: more gathered would only split into records
 /// anyway, and the copy would stop paying.
 pub const RECORD: usize = 16 * 1024;
+
+/// The largest write gathered after other gathered bytes: h2 copies DATA payloads up to 1 KiB
+/// into its own buffer, so a write bigger than that after a frame head is a payload (or h2's
+/// buffer of many frames, big enough to leave as it is).
+pub const GATHER_AFTER: usize = 1024;
 
 /// `inner`, with small writes gathered until a flush.
 #[derive(Debug)]
@@ -91,7 +101,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WriteBatch<T> {
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         let len: usize = bufs.iter().map(|b| b.len()).sum();
-        if this.pending.len() + len <= this.capacity {
+        let nothing_gathered = this.sent >= this.pending.len();
+        if this.pending.len() + len <= this.capacity && (nothing_gathered || len <= GATHER_AFTER) {
             for buf in bufs {
                 this.pending.extend_from_slice(buf);
             }

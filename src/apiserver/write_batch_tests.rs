@@ -83,6 +83,28 @@ async fn a_write_that_does_not_fit_follows_the_gathered_bytes_in_one_call() {
 }
 
 #[tokio::test]
+async fn a_payload_after_a_frame_head_is_never_copied_even_if_it_fits() {
+    let mut batch = WriteBatch::new(Recorder::default(), RECORD);
+    let head = [0u8; 9];
+    let payload = vec![b'p'; GATHER_AFTER + 1];
+    assert_eq!(batch.write(&head).await.unwrap(), 9);
+    assert_eq!(batch.write(&payload).await.unwrap(), payload.len());
+    assert_eq!(
+        batch.inner.calls,
+        [[&head[..], &payload[..]].concat()],
+        "one call, with the head"
+    );
+    // A small write after gathered bytes is gathered, as is a big one into an empty buffer.
+    batch.write_all(&head).await.unwrap();
+    batch.write_all(&[b's'; GATHER_AFTER]).await.unwrap();
+    batch.write_all(&payload[..]).await.unwrap();
+    assert_eq!(batch.inner.calls.len(), 2);
+    batch.flush().await.unwrap();
+    batch.write_all(&payload[..]).await.unwrap();
+    assert_eq!(batch.inner.calls.len(), 2, "gathered until the flush");
+}
+
+#[tokio::test]
 async fn partial_writes_keep_the_order_of_the_bytes() {
     let recorder = Recorder {
         max_per_call: Some(3),
