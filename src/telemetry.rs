@@ -34,11 +34,16 @@ impl HistogramState {
     }
 
     fn observe(&mut self, value: f64) {
+        self.observe_times(value, 1);
+    }
+
+    /// `times` observations of `value`.
+    fn observe_times(&mut self, value: f64, times: u64) {
         if let Some(i) = self.bounds.iter().position(|b| value <= *b) {
-            self.counts[i] += 1;
+            self.counts[i] += times;
         }
-        self.sum += value;
-        self.count += 1;
+        self.sum += value * times as f64;
+        self.count += times;
     }
 
     fn write(&self, out: &mut String, name: &str, labels: &str) {
@@ -179,6 +184,16 @@ impl Telemetry {
         let mut state = lock(&self.freshness);
         for age in ages_seconds {
             state.observe(age);
+        }
+        self.freshness_observed.store(1, Ordering::Relaxed);
+    }
+
+    /// [`freshness`](Self::freshness) for ages given as (age, how many items have it): a
+    /// LIST of every pod has one age per node and scrape, not one per pod.
+    pub fn freshness_runs(&self, runs: impl IntoIterator<Item = (f64, u64)>) {
+        let mut state = lock(&self.freshness);
+        for (age, items) in runs {
+            state.observe_times(age, items);
         }
         self.freshness_observed.store(1, Ordering::Relaxed);
     }
@@ -389,6 +404,23 @@ mod tests {
         assert!(text.contains("# HELP metrics_server_storage_points [ALPHA] Number of metrics points stored.\n"));
         // No freshness series until the API has served something.
         assert!(!text.contains("metrics_server_api_metric_freshness_seconds_count"));
+    }
+
+    #[test]
+    fn freshness_runs_expose_what_one_observation_per_item_does() {
+        let counts = PointCounts::default();
+        let (each, runs) = (
+            Telemetry::new(Duration::from_secs(15)),
+            Telemetry::new(Duration::from_secs(15)),
+        );
+        each.freshness([1.5, 1.5, 1.5, 20.0, 0.25]);
+        runs.freshness_runs([(1.5, 3), (20.0, 1), (0.25, 1)]);
+        assert_eq!(each.encode(counts), runs.encode(counts));
+        let text = runs.encode(counts);
+        assert!(text.contains("metrics_server_api_metric_freshness_seconds_bucket{le=\"1\"} 1\n"));
+        assert!(text.contains("metrics_server_api_metric_freshness_seconds_bucket{le=\"1.8604960000000004\"} 4\n"));
+        assert!(text.contains("metrics_server_api_metric_freshness_seconds_sum 24.75\n"));
+        assert!(text.contains("metrics_server_api_metric_freshness_seconds_count 5\n"));
     }
 
     #[test]

@@ -142,6 +142,10 @@ fn list_with<E: EncodeChunks>(f: &Fixture, slot: &Slot, at: ReadTime, new_encode
     let mut sent = out[start..items_at].to_vec();
     items.iter().for_each(|piece| sent.extend_from_slice(piece));
     sent.extend_from_slice(&out[items_at..]);
+    let ages = ages
+        .iter()
+        .flat_map(|&(age, items)| std::iter::repeat_n(age, items as usize))
+        .collect();
     let cached = (sent, ages, stats);
 
     let (mut out, mut ages) = (Vec::new(), Vec::new());

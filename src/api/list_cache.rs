@@ -216,7 +216,7 @@ impl Slot {
         encoder: &E,
         new_encoder: impl Fn() -> E,
         items: &mut Vec<Bytes>,
-        ages: &mut Vec<f64>,
+        ages: &mut Vec<(f64, u64)>,
     ) -> ListStats {
         let previous = Arc::clone(&self.chunks.lock().unwrap_or_else(PoisonError::into_inner));
         let created = encoder.created();
@@ -244,16 +244,20 @@ impl Slot {
         drop(previous);
 
         items.reserve(listed.len());
-        ages.reserve(listed.iter().map(|c| c.items()).sum());
+        ages.reserve(listed.iter().map(|c| c.samples.len()).sum());
         let mut first = true;
         for chunk in listed.iter().filter(|c| c.items() > 0) {
             let bytes = chunk.bytes_with(created);
             items.push(if first { bytes.slice(chunk.separator..) } else { bytes });
             first = false;
-            for &(timestamp, items) in &chunk.samples {
-                let age = age_seconds(at, timestamp);
-                ages.extend(std::iter::repeat_n(age, items));
-            }
+            // One age per run of equal sample times, with its item count: the histogram
+            // takes a run in one step instead of one observation per pod.
+            ages.extend(
+                chunk
+                    .samples
+                    .iter()
+                    .map(|&(timestamp, items)| (age_seconds(at, timestamp), items as u64)),
+            );
         }
         *self.chunks.lock().unwrap_or_else(PoisonError::into_inner) = Arc::new(used);
         stats

@@ -291,7 +291,7 @@ impl MetricsApi {
         slot.list_pods(&snapshot, &self.store, at, encoder, new_encoder, &mut pieces, &mut ages);
         let items_len = pieces.iter().map(Bytes::len).sum();
         let (start, items_at) = encoder.finish_around(&mut out, items_len);
-        self.telemetry.freshness(ages);
+        self.telemetry.freshness_runs(ages);
         // Header and footer share one buffer.
         let out = Bytes::from(out);
         pieces[0] = out.slice(start..items_at);
