@@ -98,14 +98,12 @@ fn node_batch<'p>(pods: &'p [PodInfo], container_names: &'p [String], cycle: u32
             pod: Cow::Borrowed(&p.name),
             container: Cow::Borrowed(c),
             point: point(next(rng)),
-            swap_bytes: None,
         })
         .collect();
     samples.sort_by(|a, b| (&a.namespace, &a.pod, &a.container).cmp(&(&b.namespace, &b.pod, &b.container)));
     NodeBatch {
         node: Some(point(next(rng))),
         containers: samples,
-        ..NodeBatch::default()
     }
 }
 

@@ -83,10 +83,8 @@ impl Fleet {
                         pod: Cow::Borrowed(pod),
                         container: Cow::Borrowed(container),
                         point: point(next(&self.rng)),
-                        swap_bytes: None,
                     })
                     .collect(),
-                ..NodeBatch::default()
             })
             .collect()
     }

@@ -80,7 +80,6 @@ fn batch(snapshot: &Snapshot, node: &str, cycle: u32) -> NodeBatch<'static> {
                     cpu_core_nanoseconds: u64::from(cycle) * 1_000_000_000 * (i as u64 + c as u64 + 1),
                     memory_bytes: (i as u64 + 1) << (20 + c),
                 },
-                swap_bytes: None,
             });
         }
     }

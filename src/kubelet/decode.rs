@@ -1,13 +1,28 @@
 //! Decoding a kubelet `/metrics/resource` body (Prometheus text format) into a [`NodeBatch`].
 //!
 //! A pure function of the bytes and the scrape's request time, like upstream's decoder, with
-//! the same units, timestamps and drop rules (spec §1.7). It reads the body in one pass,
-//! borrows every name from it and allocates nothing per sample; the text syntax lives in
-//! [`text`]. Differences from upstream, all on inputs a kubelet does not send: labels are
-//! parsed, not searched for (so a missing label skips the line instead of panicking, and an
-//! escaped value is unescaped), and a NaN, infinite or negative value counts as a missing
-//! series instead of turning into an arbitrary integer. Fetching the body (size cap, gzip)
-//! belongs to the client, and rates to the store.
+//! the same units, timestamps and drop rules (spec §1.7). Like upstream it reads five
+//! families: `node_cpu_usage_seconds_total`, `node_memory_working_set_bytes`,
+//! `container_cpu_usage_seconds_total`, `container_memory_working_set_bytes` and
+//! `container_start_time_seconds` (names matched on exact bytes). It reads the body in one
+//! pass, borrows every name from it and allocates nothing per sample; the text syntax lives
+//! in [`text`]. Differences from upstream, all on inputs a kubelet does not send:
+//! - labels are parsed, not searched for, so a missing label skips the line instead of
+//!   panicking, and an escaped value is unescaped;
+//! - a NaN, infinite or negative value counts as a missing series instead of turning into an
+//!   arbitrary integer;
+//! - a line of the kubelet's other families (`pod_cpu_usage_seconds_total`,
+//!   `pod_memory_working_set_bytes` and the three `*_swap_usage_bytes`) is skipped to its
+//!   newline unread, as a comment is, so a malformed one does not fail the body, where
+//!   upstream's parser rejects the whole body. We parse what we use: those lines are nearly
+//!   half of a kubelet's sample lines, a kubelet never sends them malformed, and a bad series
+//!   the store does not read should not blank the node's usage. A malformed line of one of
+//!   the five families still fails the body with its line number, and so does a line with
+//!   an unknown name: those are still checked, so a body that is not Prometheus text at all
+//!   (an HTML error page, `garbage`) fails as a decode error instead of passing as an empty
+//!   scrape.
+//!
+//! Fetching the body (size cap, gzip) belongs to the client, and rates to the store.
 
 mod entries;
 mod error;
@@ -21,7 +36,7 @@ mod tests;
 
 use std::borrow::Cow;
 
-use super::sample::{ContainerSample, NodeBatch, PodSample, Point, Timestamp};
+use super::sample::{ContainerSample, NodeBatch, Point, Timestamp};
 use entries::Entries;
 pub use error::{DecodeError, SyntaxError};
 use text::{Family, Labels, Names, Sample};
@@ -30,7 +45,7 @@ use text::{Family, Labels, Names, Sample};
 ///
 /// The node point needs both CPU and memory, non-zero; a pod is kept only when every one of
 /// its containers has both, non-zero (a container that only has a start time drops its pod).
-/// Swap lines alone do not make a container. For a repeated series the later line wins.
+/// For a repeated series the later line wins.
 pub fn decode(body: &[u8], default_time: Timestamp) -> Result<NodeBatch<'_>, DecodeError> {
     let mut batch = Accumulator::new(default_time, body.len());
     let mut reader = text::Reader::new(body);
@@ -63,14 +78,11 @@ fn bytes(value: f64) -> u64 {
 
 /// (namespace, pod, container).
 type ContainerKey<'a> = (Cow<'a, str>, Cow<'a, str>, Cow<'a, str>);
-/// (namespace, pod).
-type PodKey<'a> = (Cow<'a, str>, Cow<'a, str>);
 
 #[derive(Default)]
 struct NodeAcc {
     cpu: Option<u64>,
     memory: Option<u64>,
-    swap: Option<u64>,
     timestamp: Option<Timestamp>,
 }
 
@@ -79,12 +91,9 @@ struct ContainerAcc<'a> {
     /// The label block of the line that created it, as written: a later line with the same
     /// bytes is this container.
     block: &'a [u8],
-    /// Seen on a cpu, memory or start-time line (upstream ignores swap lines entirely).
-    counted: bool,
     cpu: Option<u64>,
     memory: Option<u64>,
     start: Option<Timestamp>,
-    swap: Option<u64>,
     timestamp: Option<Timestamp>,
     /// Set by `finish` when the container and all its pod's containers are complete.
     keep: bool,
@@ -96,20 +105,8 @@ impl ContainerAcc<'_> {
     }
 }
 
-struct PodAcc<'a> {
-    key: PodKey<'a>,
-    /// As [`ContainerAcc::block`].
-    block: &'a [u8],
-    cpu: Option<u64>,
-    memory: Option<u64>,
-    swap: Option<u64>,
-    /// From the last cpu or memory line; from a swap line only when there is neither.
-    timestamp: Option<Timestamp>,
-    timestamp_from_usage: bool,
-}
-
-/// Groups samples by container and pod. Kubelets write every family in the same container
-/// order, so `next_*` guesses the entry after the last one hit (the first one after the last
+/// Groups samples by container. Kubelets write every family in the same container order, so
+/// `next_container` guesses the entry after the last one hit (the first one after the last
 /// entry) and the reader compares that entry's label block with the line's; [`Entries`] is
 /// only searched when the line is not the guessed entry: once per entry for the first family.
 struct Accumulator<'a> {
@@ -117,23 +114,18 @@ struct Accumulator<'a> {
     node: NodeAcc,
     containers: Entries<ContainerKey<'a>, ContainerAcc<'a>>,
     next_container: usize,
-    pods: Entries<PodKey<'a>, PodAcc<'a>>,
-    next_pod: usize,
 }
 
 impl<'a> Accumulator<'a> {
     /// Sized for a kubelet body of `body_len` bytes, which spends some 500 bytes per container
-    /// (four lines) and 300 per pod (three lines).
+    /// (four lines, plus its share of the pod lines).
     fn new(default_time: Timestamp, body_len: usize) -> Self {
         let containers = (body_len / 512).min(1 << 16);
-        let pods = containers / 2;
         Accumulator {
             default_time,
             node: NodeAcc::default(),
             containers: Entries::with_capacity(containers, |c| &c.key),
             next_container: 0,
-            pods: Entries::with_capacity(pods, |p| &p.key),
-            next_pod: 0,
         }
     }
 
@@ -157,15 +149,10 @@ impl<'a> Accumulator<'a> {
                 self.node.memory = value.map(bytes);
                 stamp(&mut self.node.timestamp);
             }
-            Family::NodeSwap => self.node.swap = value.map(bytes),
-            family @ (Family::ContainerCpu
-            | Family::ContainerMemory
-            | Family::ContainerStart
-            | Family::ContainerSwap) => {
+            family @ (Family::ContainerCpu | Family::ContainerMemory | Family::ContainerStart) => {
                 let Some(c) = self.container(labels) else {
                     return;
                 };
-                c.counted |= family != Family::ContainerSwap;
                 match family {
                     Family::ContainerCpu => {
                         c.cpu = value.map(core_nanoseconds);
@@ -175,23 +162,7 @@ impl<'a> Accumulator<'a> {
                         c.memory = value.map(bytes);
                         stamp(&mut c.timestamp);
                     }
-                    Family::ContainerStart => {
-                        c.start = value.map(|s| Timestamp::from_unix_nanos((s * 1e9) as i64));
-                    }
-                    _ => c.swap = value.map(bytes),
-                }
-            }
-            family @ (Family::PodCpu | Family::PodMemory | Family::PodSwap) => {
-                let Some(p) = self.pod(labels) else { return };
-                match family {
-                    Family::PodCpu => p.cpu = value.map(core_nanoseconds),
-                    Family::PodMemory => p.memory = value.map(bytes),
-                    _ => p.swap = value.map(bytes),
-                }
-                let usage = family != Family::PodSwap;
-                if value.is_some() && (usage || !p.timestamp_from_usage) {
-                    p.timestamp = Some(at);
-                    p.timestamp_from_usage |= usage;
+                    _ => c.start = value.map(|s| Timestamp::from_unix_nanos((s * 1e9) as i64)),
                 }
             }
             Family::Other => {}
@@ -202,14 +173,11 @@ impl<'a> Accumulator<'a> {
     /// last one hit, or of the first entry once the last was hit. Empty when there is none.
     fn expected_block(&self, family: Family) -> &'a [u8] {
         let block = match family {
-            Family::ContainerCpu | Family::ContainerMemory | Family::ContainerStart | Family::ContainerSwap => self
+            Family::ContainerCpu | Family::ContainerMemory | Family::ContainerStart => self
                 .containers
                 .get(guess(self.next_container, self.containers.len()))
                 .map(|c| c.block),
-            Family::PodCpu | Family::PodMemory | Family::PodSwap => {
-                self.pods.get(guess(self.next_pod, self.pods.len())).map(|p| p.block)
-            }
-            _ => None,
+            Family::NodeCpu | Family::NodeMemory | Family::Other => None,
         };
         block.unwrap_or_default()
     }
@@ -234,11 +202,9 @@ impl<'a> Accumulator<'a> {
                     _ => self.containers.find_or_insert(key, |key| ContainerAcc {
                         key,
                         block,
-                        counted: false,
                         cpu: None,
                         memory: None,
                         start: None,
-                        swap: None,
                         timestamp: None,
                         keep: false,
                     }),
@@ -247,39 +213,6 @@ impl<'a> Accumulator<'a> {
         };
         self.next_container = index + 1;
         self.containers.get_mut(index)
-    }
-
-    /// The pod a line names; `None` when a name is missing.
-    fn pod(&mut self, labels: Labels<'a>) -> Option<&mut PodAcc<'a>> {
-        let guess = guess(self.next_pod, self.pods.len());
-        let index = match labels {
-            Labels::AsExpected => guess,
-            Labels::Read { names, block } => {
-                let Names {
-                    namespace: Some(ns),
-                    pod: Some(pod),
-                    ..
-                } = names
-                else {
-                    return None;
-                };
-                let key = (ns, pod);
-                match self.pods.get(guess) {
-                    Some(p) if p.key == key => guess,
-                    _ => self.pods.find_or_insert(key, |key| PodAcc {
-                        key,
-                        block,
-                        cpu: None,
-                        memory: None,
-                        swap: None,
-                        timestamp: None,
-                        timestamp_from_usage: false,
-                    }),
-                }
-            }
-        };
-        self.next_pod = index + 1;
-        self.pods.get_mut(index)
     }
 
     fn finish(self) -> NodeBatch<'a> {
@@ -300,7 +233,6 @@ impl<'a> Accumulator<'a> {
         };
 
         let mut containers = self.containers.into_vec();
-        containers.retain(|c| c.counted);
         if !containers.is_sorted_by(|a, b| a.key <= b.key) {
             containers.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         }
@@ -321,33 +253,10 @@ impl<'a> Accumulator<'a> {
                     cpu_core_nanoseconds: c.cpu.unwrap_or_default(),
                     memory_bytes: c.memory.unwrap_or_default(),
                 },
-                swap_bytes: c.swap,
             })
             .collect();
 
-        let mut pods = self.pods.into_vec();
-        pods.retain(|p| p.cpu.is_some() || p.memory.is_some() || p.swap.is_some());
-        if !pods.is_sorted_by(|a, b| a.key <= b.key) {
-            pods.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-        }
-        let pods = pods
-            .into_iter()
-            .map(|p| PodSample {
-                namespace: p.key.0,
-                pod: p.key.1,
-                timestamp: p.timestamp.unwrap_or(default_time),
-                cpu_core_nanoseconds: p.cpu,
-                memory_bytes: p.memory,
-                swap_bytes: p.swap,
-            })
-            .collect();
-
-        NodeBatch {
-            node,
-            node_swap_bytes: self.node.swap,
-            containers,
-            pods,
-        }
+        NodeBatch { node, containers }
     }
 }
 

@@ -14,4 +14,4 @@ pub mod sample;
 mod tls_stream;
 
 pub use decode::{decode, DecodeError};
-pub use sample::{ContainerSample, NodeBatch, PodSample, Point, Timestamp};
+pub use sample::{ContainerSample, NodeBatch, Point, Timestamp};

@@ -96,34 +96,17 @@ pub struct ContainerSample<'a> {
     pub pod: Cow<'a, str>,
     pub container: Cow<'a, str>,
     pub point: Point,
-    /// `container_swap_usage_bytes`, decoded but not served yet.
-    pub swap_bytes: Option<u64>,
 }
 
-/// A pod-level series (`pod_cpu_usage_seconds_total`, `pod_memory_working_set_bytes`,
-/// `pod_swap_usage_bytes`): decoded, not served yet. Fields are `None` when absent.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PodSample<'a> {
-    pub namespace: Cow<'a, str>,
-    pub pod: Cow<'a, str>,
-    pub timestamp: Timestamp,
-    pub cpu_core_nanoseconds: Option<u64>,
-    pub memory_bytes: Option<u64>,
-    pub swap_bytes: Option<u64>,
-}
-
-/// Everything one node's `/metrics/resource` response says, after upstream's drop rules.
+/// What the store reads of one node's `/metrics/resource` response, after upstream's drop
+/// rules.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NodeBatch<'a> {
     /// The node's own point; `None` when its CPU or memory is missing or zero.
     pub node: Option<Point>,
-    /// `node_swap_usage_bytes`, decoded but not served yet.
-    pub node_swap_bytes: Option<u64>,
     /// Complete containers of complete pods, sorted by (namespace, pod, container). A pod is
     /// absent when any of its containers lacks CPU or memory, as upstream drops it.
     pub containers: Vec<ContainerSample<'a>>,
-    /// Pod-level series, sorted by (namespace, pod).
-    pub pods: Vec<PodSample<'a>>,
 }
 
 impl NodeBatch<'_> {

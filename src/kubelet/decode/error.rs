@@ -1,5 +1,6 @@
 //! How a body fails to decode: the line and what was wrong with it. Any malformed line fails
-//! the whole body, as upstream's parser does.
+//! the whole body, as upstream's parser does, except a line of a kubelet family the decoder
+//! does not read (pod and swap series), which is skipped unread.
 
 /// Why a body could not be decoded; the whole node's batch is dropped, as upstream does.
 #[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]

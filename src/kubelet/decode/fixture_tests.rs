@@ -35,7 +35,6 @@ pub(super) fn container(ns: &str, pod: &str, name: &str, point: Point) -> Contai
         pod: Cow::Owned(pod.to_owned()),
         container: Cow::Owned(name.to_owned()),
         point,
-        swap_bytes: None,
     }
 }
 
@@ -59,20 +58,13 @@ fn coredns(timestamp: Timestamp) -> ContainerSample<'static> {
 }
 
 #[test]
-fn normal_response_yields_node_container_and_pod_series() {
+fn normal_response_yields_node_and_container_points() {
     let batch = decoded(fixture!("decode_test-01-normal.txt"));
-    assert_eq!(batch.node, Some(node1(ms(1_633_253_809_720))));
-    assert_eq!(batch.node_swap_bytes, None);
-    assert_eq!(batch.containers, vec![coredns(ms(1_633_253_812_125))]);
-    let pod = PodSample {
-        namespace: "kube-system".into(),
-        pod: "coredns-558bd4d5db-4dpjz".into(),
-        timestamp: ms(1_633_253_803_935),
-        cpu_core_nanoseconds: Some(4_678_120_000),
-        memory_bytes: Some(12_627_968),
-        swap_bytes: None,
+    let want = NodeBatch {
+        node: Some(node1(ms(1_633_253_809_720))),
+        containers: vec![coredns(ms(1_633_253_812_125))],
     };
-    assert_eq!(batch.pods, vec![pod]);
+    assert_eq!(batch, want);
 }
 
 #[test]
@@ -91,7 +83,6 @@ fn samples_without_timestamp_take_the_default_time() {
     let want = NodeBatch {
         node: Some(node1(DEFAULT_TIME)),
         containers: vec![coredns(DEFAULT_TIME)],
-        ..NodeBatch::default()
     };
     assert_eq!(batch, want);
 }
@@ -191,7 +182,6 @@ fn seventy_pod_response_yields_one_node_and_seventy_pods() {
     assert_eq!(batch.node, Some(node1(ms(1_633_253_809_720))));
     assert_eq!(batch.containers.len(), 70);
     assert_eq!(batch.pods_grouped().count(), 70);
-    assert_eq!(batch.pods.len(), 70);
     let mut first = coredns(ms(1_633_253_812_125));
     first.point.start_time = Timestamp::ZERO;
     assert_eq!(batch.containers[0], first);
@@ -208,7 +198,7 @@ fn seventy_pod_response_yields_one_node_and_seventy_pods() {
 }
 
 #[test]
-fn newer_kubelet_series_decode_swap_and_pod_sums() {
+fn newer_kubelet_series_skip_swap_and_pod_sums() {
     let batch = decoded(fixture!("synthetic-newer-kubelet-series.txt"));
     let at = ms(1_795_344_895_238);
     let node = Point {
@@ -218,7 +208,6 @@ fn newer_kubelet_series_decode_swap_and_pod_sums() {
         memory_bytes: 1_073_741_824,
     };
     assert_eq!(batch.node, Some(node));
-    assert_eq!(batch.node_swap_bytes, Some(0));
     let start = Timestamp::from_unix_nanos(1_795_341_292_238_010_112);
     let point = |cpu, memory| Point {
         start_time: start,
@@ -226,37 +215,15 @@ fn newer_kubelet_series_decode_swap_and_pod_sums() {
         cpu_core_nanoseconds: cpu,
         memory_bytes: memory,
     };
-    let with_swap = |c: ContainerSample<'static>| ContainerSample {
-        swap_bytes: Some(0),
-        ..c
-    };
     let want = vec![
-        with_swap(container("default", "web-1", "app", point(750_000_000, 104_857_600))),
-        with_swap(container(
-            "default",
-            "web-1",
-            "istio-proxy",
-            point(30_000_000, 20_971_520),
-        )),
-        with_swap(container(
+        container("default", "web-1", "app", point(750_000_000, 104_857_600)),
+        container("default", "web-1", "istio-proxy", point(30_000_000, 20_971_520)),
+        container(
             "kube-system",
             "coredns-7db6d8ff4d-xk2p9",
             "coredns",
             point(9_000_000, 13_447_168),
-        )),
+        ),
     ];
     assert_eq!(batch.containers, want);
-    let pod = |ns: &'static str, pod: &'static str, cpu, memory| PodSample {
-        namespace: ns.into(),
-        pod: pod.into(),
-        timestamp: at,
-        cpu_core_nanoseconds: Some(cpu),
-        memory_bytes: Some(memory),
-        swap_bytes: Some(0),
-    };
-    let want = vec![
-        pod("default", "web-1", 780_000_000, 125_829_120),
-        pod("kube-system", "coredns-7db6d8ff4d-xk2p9", 9_000_000, 13_447_168),
-    ];
-    assert_eq!(batch.pods, want);
 }

@@ -139,10 +139,14 @@ fn malformed_lines_fail_the_body_and_name_the_line() {
         ("node_cpu_usage_seconds_total 1 10.5", SyntaxError::Timestamp),
         ("node_cpu_usage_seconds_total one", SyntaxError::Value),
         ("node_cpu_usage_seconds_total 1e999", SyntaxError::ValueOutOfRange),
+        ("node_cpu_usage_seconds_total{a=b} 1", SyntaxError::LabelSyntax),
+        ("node_cpu_usage_seconds_total{a=\"b\",,} 1", SyntaxError::LabelName),
+        ("node_cpu_usage_seconds_total{1a=\"b\"} 1", SyntaxError::LabelName),
+        (
+            "container_start_time_seconds{a=\"b\" c=\"d\"} 1",
+            SyntaxError::LabelSyntax,
+        ),
         ("x{a=b} 1", SyntaxError::LabelSyntax),
-        ("x{a=\"b\",,} 1", SyntaxError::LabelName),
-        ("x{1a=\"b\"} 1", SyntaxError::LabelName),
-        ("x{a=\"b\" c=\"d\"} 1", SyntaxError::LabelSyntax),
         ("1x 1", SyntaxError::MetricName),
         ("x-y 1", SyntaxError::MetricName),
         ("{a=\"b\"} 1", SyntaxError::MetricName),
@@ -164,7 +168,7 @@ fn non_utf8_outside_label_values_is_ignored() {
 
 #[test]
 fn non_utf8_label_values_fail_the_body() {
-    let body = b"x{a=\"\xff\"} 1\n";
+    let body = b"node_cpu_usage_seconds_total{a=\"\xff\"} 1\n";
     assert_eq!(error(body).kind, SyntaxError::LabelValueUtf8);
 }
 
@@ -229,25 +233,6 @@ fn families_in_another_order_or_spelling_group_the_same() {
 }
 
 #[test]
-fn pod_series_wrap_around_to_the_first_pod() {
-    let body = "pod_cpu_usage_seconds_total{namespace=\"n\",pod=\"p\"} 1 1000\n\
-                pod_cpu_usage_seconds_total{namespace=\"n\",pod=\"q\"} 2 1000\n\
-                pod_memory_working_set_bytes{namespace=\"n\",pod=\"p\"} 10 2000\n\
-                pod_memory_working_set_bytes{namespace=\"n\",pod=\"q\"} 20 2000\n\
-                pod_cpu_usage_seconds_total{namespace=\"n\",pod=\"p\"} 3 3000\n";
-    let pod = |name: &str, cpu: u64, memory: u64, at: i64| PodSample {
-        namespace: "n".into(),
-        pod: name.to_owned().into(),
-        timestamp: ms(at),
-        cpu_core_nanoseconds: Some(cpu * 1_000_000_000),
-        memory_bytes: Some(memory),
-        swap_bytes: None,
-    };
-    let want = vec![pod("p", 3, 10, 3000), pod("q", 2, 20, 2000)];
-    assert_eq!(decoded(body.as_bytes()).pods, want);
-}
-
-#[test]
 fn a_repeated_escaped_block_is_the_same_owned_container() {
     let labels = "{container=\"c\",namespace=\"ns\",pod=\"a\\\"b\"}";
     let body = format!("{CPU}{labels} 1\n{MEM}{labels} 2\n{CPU}{labels} 3\n");
@@ -274,35 +259,17 @@ fn a_repeated_block_still_checks_the_rest_of_its_line() {
 }
 
 #[test]
-fn a_pod_line_does_not_take_a_container_block() {
-    // The same bytes name a container in a container family and a pod in a pod family.
-    let labels = "{container=\"c\",namespace=\"n\",pod=\"p\"}";
-    let body = format!(
-        "{CPU}{labels} 1\n{MEM}{labels} 2\npod_cpu_usage_seconds_total{labels} 5\n\
-         pod_memory_working_set_bytes{{namespace=\"n\",pod=\"p\"}} 6\n"
-    );
-    let batch = decoded(body.as_bytes());
-    assert_eq!(batch.containers.len(), 1);
-    let pods: Vec<_> = batch
-        .pods
-        .iter()
-        .map(|p| (p.pod.as_ref(), p.cpu_core_nanoseconds, p.memory_bytes))
-        .collect();
-    assert_eq!(pods, [("p", Some(5_000_000_000), Some(6))]);
-}
-
-#[test]
 fn a_non_utf8_value_fails_its_line_before_a_later_syntax_error() {
     // Values are checked once per label block; the first fault of the line still decides.
     let cases: [(&[u8], SyntaxError); 5] = [
-        (b"x{a=\"\xff\",b=c} 1\n", SyntaxError::LabelValueUtf8),
-        (b"x{a=\"\xff\",b=\"c\n", SyntaxError::LabelValueUtf8),
-        (b"x{a=\"ok\",b=\"\xff\n", SyntaxError::UnterminatedLabelValue),
-        (b"x{a=\"ok\",\xff=\"c\"} 1\n", SyntaxError::LabelName),
-        (b"x{a=\"\xc3\xa9\"} one\n", SyntaxError::Value),
+        (b"{a=\"\xff\",b=c} 1\n", SyntaxError::LabelValueUtf8),
+        (b"{a=\"\xff\",b=\"c\n", SyntaxError::LabelValueUtf8),
+        (b"{a=\"ok\",b=\"\xff\n", SyntaxError::UnterminatedLabelValue),
+        (b"{a=\"ok\",\xff=\"c\"} 1\n", SyntaxError::LabelName),
+        (b"{a=\"\xc3\xa9\"} one\n", SyntaxError::Value),
     ];
     for (line, kind) in cases {
-        let mut body = b"node_memory_working_set_bytes 1\n".to_vec();
+        let mut body = b"node_memory_working_set_bytes 1\nnode_cpu_usage_seconds_total".to_vec();
         body.extend_from_slice(line);
         assert_eq!(
             error(&body),
@@ -353,4 +320,141 @@ fn crlf_line_ends_fail_the_body_as_before() {
             kind: SyntaxError::Timestamp
         }
     );
+}
+
+/// A node with one complete container in pod `p`: the lines every skipping test wraps.
+fn wanted_lines() -> String {
+    let labels = "{container=\"c\",namespace=\"n\",pod=\"p\"}";
+    format!(
+        "{CPU}{labels} 1 1000\n{MEM}{labels} 2 1000\n\
+         node_cpu_usage_seconds_total 3 1000\nnode_memory_working_set_bytes 4 1000\n"
+    )
+}
+
+fn wanted_batch() -> NodeBatch<'static> {
+    let point = |cpu: u64, memory: u64| Point {
+        start_time: Timestamp::ZERO,
+        timestamp: ms(1000),
+        cpu_core_nanoseconds: cpu * 1_000_000_000,
+        memory_bytes: memory,
+    };
+    NodeBatch {
+        node: Some(point(3, 4)),
+        containers: vec![container("n", "p", "c", point(1, 2))],
+    }
+}
+
+#[test]
+fn malformed_lines_of_unread_kubelet_families_are_skipped_unread() {
+    // Upstream's parser would reject these bodies; we do not read those families at all.
+    let skipped = [
+        "pod_cpu_usage_seconds_total{namespace=\"n\",pod=\"p\" 1",
+        "pod_memory_working_set_bytes{namespace=\"n\",pod=\"p\"} one",
+        "pod_swap_usage_bytes{namespace=\"n\",pod=\"p\u{e9}",
+        "container_swap_usage_bytes{container=\"c\",namespace=\"n\",pod=\"p\"} 1 10.5",
+        "node_swap_usage_bytes -",
+        "node_swap_usage_bytes",
+    ];
+    for line in skipped {
+        let body = format!("{line}\n{}{line}\n", wanted_lines());
+        assert_eq!(decoded(body.as_bytes()), wanted_batch(), "{line}");
+    }
+    let mut body = b"pod_cpu_usage_seconds_total{namespace=\"\xff\"} 1\n".to_vec();
+    body.extend_from_slice(wanted_lines().as_bytes());
+    assert_eq!(decoded(&body), wanted_batch());
+}
+
+#[test]
+fn malformed_lines_with_unknown_names_still_fail_the_body() {
+    // So that a body that is not Prometheus text at all is a decode error, not an empty scrape.
+    for (line, kind) in [
+        ("garbage", SyntaxError::MissingValue),
+        ("this is not prometheus text", SyntaxError::Value),
+        ("<html><body>502 Bad Gateway</body></html>", SyntaxError::MetricName),
+        ("pod_swap_usage_bytes_x{a=b} 1", SyntaxError::LabelSyntax),
+    ] {
+        let body = format!("{}{line}\n", wanted_lines());
+        assert_eq!(error(body.as_bytes()), DecodeError { line: 5, kind }, "{line}");
+    }
+}
+
+#[test]
+fn a_malformed_line_of_a_read_family_after_skipped_lines_names_its_line() {
+    let body = format!(
+        "pod_cpu_usage_seconds_total{{namespace=\"n\",pod=\"p\"}} 1\n\
+         container_swap_usage_bytes{{bad\n\
+         # HELP x\n\
+         {CPU}{{container=\"c\",namespace=\"n\",pod=\"p\"}} one\n{}",
+        wanted_lines()
+    );
+    let want = DecodeError {
+        line: 4,
+        kind: SyntaxError::Value,
+    };
+    assert_eq!(error(body.as_bytes()), want);
+}
+
+#[test]
+fn a_name_extending_a_read_family_is_another_family() {
+    let longer = [
+        "container_cpu_usage_seconds_total_x{container=\"c\",namespace=\"n\",pod=\"p\"} 9",
+        "container_memory_working_set_bytes:x{container=\"c\",namespace=\"n\",pod=\"p\"} 9",
+        "container_start_time_seconds_total{container=\"c\",namespace=\"n\",pod=\"p\"} 9",
+        "node_cpu_usage_seconds_total_x 9",
+        "node_memory_working_set_bytesx{} 9",
+    ];
+    for line in longer {
+        let body = format!("{}{line}\n", wanted_lines());
+        assert_eq!(decoded(body.as_bytes()), wanted_batch(), "{line}");
+    }
+}
+
+#[test]
+fn a_read_family_after_many_skipped_lines_is_read() {
+    let mut body = String::new();
+    for i in 0..500 {
+        body.push_str(&format!(
+            "pod_cpu_usage_seconds_total{{namespace=\"n\",pod=\"p{i}\"}} {i} 1000\n\
+             container_swap_usage_bytes{{container=\"c\",namespace=\"n\",pod=\"p{i}\"}} 0 1000\n"
+        ));
+    }
+    body.push_str(&wanted_lines());
+    assert_eq!(decoded(body.as_bytes()), wanted_batch());
+}
+
+#[test]
+fn a_skipped_last_line_needs_no_newline() {
+    for last in [
+        "pod_swap_usage_bytes{namespace=\"n\",pod=\"p\"} 0",
+        "pod_swap_usage_bytes{",
+        "node_swap_usage_bytes",
+    ] {
+        let body = format!("{}{last}", wanted_lines());
+        assert_eq!(decoded(body.as_bytes()), wanted_batch(), "{last}");
+    }
+}
+
+#[test]
+fn skipped_lines_do_not_disturb_the_guessed_container() {
+    // A pod line between container lines carries a container's label block; it must neither
+    // count as that container nor move the guess of which container comes next.
+    let a = "{container=\"a\",namespace=\"n\",pod=\"p\"}";
+    let b = "{container=\"b\",namespace=\"n\",pod=\"p\"}";
+    let body = format!(
+        "{CPU}{a} 1\n{CPU}{b} 2\npod_cpu_usage_seconds_total{a} 5\n\
+         {MEM}{a} 10\npod_memory_working_set_bytes{b} 6\n{MEM}{b} 20\n"
+    );
+    let points: Vec<_> = decoded(body.as_bytes())
+        .containers
+        .iter()
+        .map(|c| {
+            (
+                c.container.to_string(),
+                c.point.cpu_core_nanoseconds,
+                c.point.memory_bytes,
+            )
+        })
+        .collect();
+    let want = [("a".to_owned(), 1_000_000_000, 10), ("b".to_owned(), 2_000_000_000, 20)];
+    assert_eq!(points, want);
 }

@@ -3,80 +3,85 @@
 //! This is the lexical half of [`super::decode`]: it walks the body, skips blank lines and
 //! comments, recognises each sample line (`name[{labels}] value [timestamp]`) and hands back
 //! borrowed pieces of it. It knows which metric families the decoder wants and which labels
-//! those families need, so it only builds the names it will use; every other label is still
-//! checked for syntax, and label values are checked as UTF-8 once per block read (a block the
-//! caller expected is not read at all). Long runs (names, label values) are searched eight
-//! bytes at a time, comment lines skipped with one vectorised search for their end. What a
-//! sample means (units, grouping, drop rules) is not its business.
+//! those families need. A line of a kubelet family the decoder does not read (pod and swap
+//! series) is skipped whole, as a comment is, without being read; of any other line it only
+//! builds the names it will use (every other label is still checked for syntax, and label
+//! values are checked as UTF-8 once per block read; a block the caller expected is not read
+//! at all). Unknown names are still read and checked, so a body that is not Prometheus text
+//! at all still fails. Long runs are searched eight bytes at a time, skipped lines with one
+//! vectorised search for their end. What a sample means (units, grouping, drop rules) is not
+//! its business.
 
 use std::borrow::Cow;
 
 use super::error::SyntaxError;
 use super::number::{read_float, read_timestamp};
 
-/// The series the decoder reads; anything else is [`Family::Other`] and only syntax-checked.
+/// The series the decoder reads, as upstream does (spec §1.7); anything else is
+/// [`Family::Other`], only syntax-checked, unless it is an unread kubelet family
+/// ([`unread_starting_with`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Family {
     NodeCpu,
     NodeMemory,
-    NodeSwap,
     ContainerCpu,
     ContainerMemory,
     ContainerStart,
-    ContainerSwap,
-    PodCpu,
-    PodMemory,
-    PodSwap,
     Other,
 }
 
-impl Family {
-    const KNOWN: [Family; 10] = [
-        Family::NodeCpu,
-        Family::NodeMemory,
-        Family::NodeSwap,
-        Family::ContainerCpu,
-        Family::ContainerMemory,
-        Family::ContainerStart,
-        Family::ContainerSwap,
-        Family::PodCpu,
-        Family::PodMemory,
-        Family::PodSwap,
-    ];
-
-    /// Exact match on the metric name: `node_cpu_usage_seconds_total_foo` is `Other`.
-    fn of(name: &[u8]) -> Family {
-        let known = Family::KNOWN.into_iter().find(|family| family.name() == name);
-        known.unwrap_or(Family::Other)
+/// The kubelet's `/metrics/resource` families the decoder does not read, by first byte: their
+/// lines (nearly half the sample lines of a kubelet body) are skipped unread.
+fn unread_starting_with(byte: u8) -> &'static [&'static [u8]] {
+    match byte {
+        b'p' => &[
+            b"pod_cpu_usage_seconds_total",
+            b"pod_memory_working_set_bytes",
+            b"pod_swap_usage_bytes",
+        ],
+        b'c' => &[b"container_swap_usage_bytes"],
+        b'n' => &[b"node_swap_usage_bytes"],
+        _ => &[],
     }
+}
 
+/// Whether `rest` starts with the metric name `name`, exactly: the name runs to `{`, a blank
+/// or the end of the line, so `node_cpu_usage_seconds_total_foo` is another name.
+fn starts_with_name(rest: &[u8], name: &[u8]) -> bool {
+    rest.starts_with(name) && matches!(rest.get(name.len()), None | Some(b'{' | b' ' | b'\t' | b'\n'))
+}
+
+impl Family {
     /// The metric name, empty for `Other`.
     fn name(self) -> &'static [u8] {
         match self {
             Family::NodeCpu => b"node_cpu_usage_seconds_total",
             Family::NodeMemory => b"node_memory_working_set_bytes",
-            Family::NodeSwap => b"node_swap_usage_bytes",
             Family::ContainerCpu => b"container_cpu_usage_seconds_total",
             Family::ContainerMemory => b"container_memory_working_set_bytes",
             Family::ContainerStart => b"container_start_time_seconds",
-            Family::ContainerSwap => b"container_swap_usage_bytes",
-            Family::PodCpu => b"pod_cpu_usage_seconds_total",
-            Family::PodMemory => b"pod_memory_working_set_bytes",
-            Family::PodSwap => b"pod_swap_usage_bytes",
             Family::Other => b"",
         }
     }
 
-    /// Whether this family is identified by `label`.
-    fn wants(self, label: Label) -> bool {
-        use Family::*;
-        match label {
-            Label::Namespace | Label::Pod => !matches!(self, NodeCpu | NodeMemory | NodeSwap | Other),
-            Label::Container => {
-                matches!(self, ContainerCpu | ContainerMemory | ContainerStart | ContainerSwap)
-            }
-            Label::Other => false,
+    /// The families whose name starts with `byte`, so that a line of another family is
+    /// usually told apart by its first byte.
+    fn starting_with(byte: u8) -> &'static [Family] {
+        match byte {
+            b'c' => &[Family::ContainerCpu, Family::ContainerMemory, Family::ContainerStart],
+            b'n' => &[Family::NodeCpu, Family::NodeMemory],
+            _ => &[],
         }
+    }
+
+    /// Whether this family is identified by `label`: container families by all three names,
+    /// node families by none.
+    fn wants(self, label: Label) -> bool {
+        let container = matches!(
+            self,
+            Family::ContainerCpu | Family::ContainerMemory | Family::ContainerStart
+        );
+        container && label != Label::Other
     }
 }
 
@@ -201,8 +206,9 @@ fn is_metric_name(name: &[u8]) -> bool {
     name.first().is_some_and(|b| !b.is_ascii_digit()) && name.iter().all(|&b| CLASS[usize::from(b)] & METRIC_NAME != 0)
 }
 
-/// Reads the samples of a body in order, skipping blank lines and comments (`# HELP`,
-/// `# TYPE` or any other). It walks the body once: each scan stops at the end of its line.
+/// Reads the samples of a body in order, skipping blank lines, comments (`# HELP`, `# TYPE`
+/// or any other) and the lines of unread kubelet families ([`unread_starting_with`]). It walks the body once: each scan
+/// stops at the end of its line.
 pub(super) struct Reader<'a> {
     body: &'a [u8],
     pos: usize,
@@ -215,12 +221,13 @@ impl<'a> Reader<'a> {
         Reader {
             body,
             pos: 0,
-            last: Family::Other,
+            // Only a first guess: a kubelet's body starts with the container families.
+            last: Family::ContainerCpu,
         }
     }
 
-    /// The next sample, `Ok(None)` at the end of the body. An error comes with the offset
-    /// of its line's first byte.
+    /// The next sample, `Ok(None)` at the end of the body. An error comes with the offset of
+    /// its line's first byte.
     ///
     /// `expected_block` gives, for a family, the label block the caller guesses the line
     /// repeats (empty for no guess). Kubelets write each family's series in the same order,
@@ -240,15 +247,73 @@ impl<'a> Reader<'a> {
             match self.peek() {
                 None => return Ok(None),
                 Some(b'\n') => self.pos += 1,
-                Some(b'#') => {
-                    // Comments are a fifth of a kubelet body (`# HELP`, `# TYPE`) and never
-                    // read: one vectorised search for the line end.
-                    let rest = self.rest();
-                    self.pos += memchr::memchr(b'\n', rest).map_or(rest.len(), |at| at + 1);
+                Some(b'#') => self.skip_line(),
+                Some(_) => {
+                    let family = match self.wanted_family() {
+                        Some(family) => family,
+                        None => match self.other_name() {
+                            Ok(Some(())) => Family::Other,
+                            Ok(None) => {
+                                self.skip_line();
+                                continue;
+                            }
+                            Err(e) => return Err((e, line_start)),
+                        },
+                    };
+                    return self
+                        .sample(family, expected_block)
+                        .map(Some)
+                        .map_err(|e| (e, line_start));
                 }
-                Some(_) => return self.sample(expected_block).map(Some).map_err(|e| (e, line_start)),
             }
         }
+    }
+
+    /// Skips through the end of the line, unread: comments (a fifth of a kubelet body) and
+    /// the samples of unread kubelet families. One vectorised search for the newline.
+    fn skip_line(&mut self) {
+        let rest = self.rest();
+        self.pos += memchr::memchr(b'\n', rest).map_or(rest.len(), |at| at + 1);
+    }
+
+    /// The wanted family whose name is at the cursor, which it then moves past; `None` for
+    /// any other line. The name must match exactly: it runs to `{`, a blank or the end of the
+    /// line, so `node_cpu_usage_seconds_total_foo` is another family. The previous line's
+    /// family is the likeliest. Also inlined: it runs for every sample line.
+    #[inline(always)]
+    fn wanted_family(&mut self) -> Option<Family> {
+        let rest = self.rest();
+        let is = |family: Family| starts_with_name(rest, family.name());
+        let family = if is(self.last) {
+            self.last
+        } else {
+            let first = rest.first().copied().unwrap_or_default();
+            let family = Family::starting_with(first).iter().copied().find(|&f| is(f))?;
+            self.last = family;
+            family
+        };
+        self.pos += family.name().len();
+        Some(family)
+    }
+
+    /// The name of a line that is not of a wanted family: `Ok(None)` (cursor unmoved) for an
+    /// unread kubelet family, whose line is skipped; else checked and moved past.
+    fn other_name(&mut self) -> Result<Option<()>, SyntaxError> {
+        let rest = self.rest();
+        let first = rest.first().copied().unwrap_or_default();
+        if unread_starting_with(first)
+            .iter()
+            .any(|name| starts_with_name(rest, name))
+        {
+            return Ok(None);
+        }
+        let len = find_any(rest, [b'{', b' ', b'\t', b'\n']).unwrap_or(rest.len());
+        let name = rest.get(..len).unwrap_or_default();
+        if !is_metric_name(name) {
+            return Err(SyntaxError::MetricName);
+        }
+        self.pos += len;
+        Ok(Some(()))
     }
 
     fn peek(&self) -> Option<u8> {
@@ -271,24 +336,29 @@ impl<'a> Reader<'a> {
         self.body.get(self.pos..).unwrap_or_default()
     }
 
-    /// The run of bytes of `class` at the cursor.
-    fn take_class(&mut self, class: u8) -> &'a [u8] {
+    /// The run of label-name bytes at the cursor.
+    fn take_label_name(&mut self) -> &'a [u8] {
         let rest = self.rest();
         let len = rest
             .iter()
-            .position(|&b| CLASS[usize::from(b)] & class == 0)
+            .position(|&b| CLASS[usize::from(b)] & LABEL_NAME == 0)
             .unwrap_or(rest.len());
         self.pos += len;
         rest.get(..len).unwrap_or_default()
     }
 
+    /// The rest of a sample line of `family`, after its name.
+    ///
     /// Always inlined, as [`Self::next_sample`] is, and so are the per-line steps it calls
     /// (name, label block, value, timestamp): the whole line is read in the decode loop with
     /// its cursor in registers. Left to itself the compiler split them differently in each
     /// build, at up to 12% more instructions per decode (callgrind, the fleet body).
     #[inline(always)]
-    fn sample(&mut self, expected_block: impl FnOnce(Family) -> &'a [u8]) -> Result<Sample<'a>, SyntaxError> {
-        let family = self.metric_name()?;
+    fn sample(
+        &mut self,
+        family: Family,
+        expected_block: impl FnOnce(Family) -> &'a [u8],
+    ) -> Result<Sample<'a>, SyntaxError> {
         self.skip_blanks();
         let labels = self.label_block(family, expected_block)?;
         self.skip_blanks();
@@ -309,28 +379,6 @@ impl<'a> Reader<'a> {
             value,
             timestamp_ms,
         })
-    }
-
-    /// The metric name, which runs to `{`, a blank or the end of the line. A name we know
-    /// needs no byte-wise check; the previous line's name is the likeliest.
-    #[inline(always)]
-    fn metric_name(&mut self) -> Result<Family, SyntaxError> {
-        let rest = self.rest();
-        let ends = |len: usize| matches!(rest.get(len), None | Some(b'{' | b' ' | b'\t' | b'\n'));
-        let expected = self.last.name();
-        if !expected.is_empty() && rest.starts_with(expected) && ends(expected.len()) {
-            self.pos += expected.len();
-            return Ok(self.last);
-        }
-        let len = find_any(rest, [b'{', b' ', b'\t', b'\n']).unwrap_or(rest.len());
-        let name = rest.get(..len).unwrap_or_default();
-        let family = Family::of(name);
-        if family == Family::Other && !is_metric_name(name) {
-            return Err(SyntaxError::MetricName);
-        }
-        self.pos += len;
-        self.last = family;
-        Ok(family)
     }
 
     /// The label block at the cursor, if any. A block that starts with the expected one is
@@ -426,7 +474,7 @@ impl<'a> Reader<'a> {
             self.pos += prefix.len();
             return Ok(*label);
         }
-        let name = self.take_class(LABEL_NAME);
+        let name = self.take_label_name();
         if name.first().is_none_or(u8::is_ascii_digit) {
             return Err(SyntaxError::LabelName);
         }

@@ -12,7 +12,6 @@ fn node_and_pod_batch(ts: i64, cpu: u64) -> NodeBatch<'static> {
     NodeBatch {
         node: Some(point(Timestamp::ZERO, at(ts), cpu, MI)),
         containers: vec![long_running(ts, cpu)],
-        ..NodeBatch::default()
     }
 }
 
@@ -48,7 +47,6 @@ fn nodes_and_fresh_pods_after_one_batch_is_not_ready() {
     let batch = NodeBatch {
         node: Some(point(Timestamp::ZERO, at(10), CS, MI)),
         containers: vec![sample("ns1", "pod1", "container1", point(at(0), at(10), CS, MI))],
-        ..NodeBatch::default()
     };
     f.apply("node1", batch);
     assert!(f.pod1().is_some());

@@ -49,7 +49,6 @@ fn sample(namespace: &'static str, pod: &'static str, name: &'static str, p: Poi
         pod: Cow::Borrowed(pod),
         container: Cow::Borrowed(name),
         point: p,
-        swap_bytes: None,
     }
 }
 
