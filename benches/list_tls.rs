@@ -74,7 +74,6 @@ fn fleet() -> (Snapshot, Store) {
                             cpu_core_nanoseconds: u64::from(cycle) * 7_000_000_000 + i as u64,
                             memory_bytes: (i as u64 + 1) << 24,
                         },
-                        swap_bytes: None,
                     });
                 }
             }
