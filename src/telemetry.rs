@@ -39,10 +39,15 @@ impl HistogramState {
 
     /// `times` observations of `value`.
     fn observe_times(&mut self, value: f64, times: u64) {
-        // The first bound at or above the value, by bisection: a LIST of every pod observes
-        // 150,000 ages. A NaN belongs to no bucket (it fails the check), only to sum and count.
-        let i = self.bounds.partition_point(|b| *b < value);
-        if let (Some(bound), Some(count)) = (self.bounds.get(i), self.counts.get_mut(i)) {
+        // The first bound at or above the value, by bisection.
+        let bucket = self.bounds.partition_point(|b| *b < value);
+        self.count_in(bucket, value, times);
+    }
+
+    /// `times` observations of `value`, whose first bound at or above it is `bucket`'s (or
+    /// none: past the last, or a NaN, which fails the check and counts only in sum and count).
+    fn count_in(&mut self, bucket: usize, value: f64, times: u64) {
+        if let (Some(bound), Some(count)) = (self.bounds.get(bucket), self.counts.get_mut(bucket)) {
             if value <= *bound {
                 *count += times;
             }
@@ -195,10 +200,25 @@ impl Telemetry {
 
     /// [`freshness`](Self::freshness) for ages given as (age, how many items have it): a
     /// LIST of every pod has one age per node and scrape, not one per pod.
+    ///
+    /// Runs in ascending order of age (as each node's chunk gives them) are placed by walking
+    /// the buckets forward from the previous run's; the walk starts over wherever an age is
+    /// lower than the one before, so any order gives the same histogram.
     pub fn freshness_runs(&self, runs: impl IntoIterator<Item = (f64, u64)>) {
         let mut state = lock(&self.freshness);
+        let mut bucket = 0;
+        let mut previous = f64::NEG_INFINITY;
         for (age, items) in runs {
-            state.observe_times(age, items);
+            // False for a NaN on either side too: it starts over, and finds no bucket below.
+            let in_order = age >= previous;
+            if !in_order {
+                bucket = 0;
+            }
+            previous = age;
+            while state.bounds.get(bucket).is_some_and(|b| *b < age) {
+                bucket += 1;
+            }
+            state.count_in(bucket, age, items);
         }
         self.freshness_observed.store(1, Ordering::Relaxed);
     }
@@ -431,6 +451,7 @@ mod tests {
             Telemetry::new(Duration::from_secs(15)),
         );
         each.freshness([1.5, 1.5, 1.5, 20.0, 0.25]);
+        // Ascending within a node's runs, starting over at the next node's.
         runs.freshness_runs([(1.5, 3), (20.0, 1), (0.25, 1)]);
         assert_eq!(each.encode(counts), runs.encode(counts));
         let text = runs.encode(counts);
@@ -438,6 +459,27 @@ mod tests {
         assert!(text.contains("metrics_server_api_metric_freshness_seconds_bucket{le=\"1.8604960000000004\"} 4\n"));
         assert!(text.contains("metrics_server_api_metric_freshness_seconds_sum 24.75\n"));
         assert!(text.contains("metrics_server_api_metric_freshness_seconds_count 5\n"));
+    }
+
+    #[test]
+    fn freshness_runs_in_any_order_match_one_observation_each() {
+        let bounds = freshness_buckets();
+        // Exact bounds, values between and beyond them, repeats, descents and a NaN.
+        let mut ages: Vec<f64> = vec![bounds[3], bounds[3], 0.0, bounds[0], 400.0, f64::NAN, 2.0];
+        let mut x = 0.37_f64;
+        for _ in 0..500 {
+            x = (x * 7.13 + 0.91) % 380.0;
+            ages.push(x);
+        }
+        ages.extend(bounds.iter().rev());
+        let counts = PointCounts::default();
+        let (each, runs) = (
+            Telemetry::new(Duration::from_secs(15)),
+            Telemetry::new(Duration::from_secs(15)),
+        );
+        each.freshness(ages.iter().copied());
+        runs.freshness_runs(ages.iter().map(|&age| (age, 1)));
+        assert_eq!(each.encode(counts), runs.encode(counts));
     }
 
     #[test]
