@@ -61,8 +61,6 @@ const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-/// Encrypted bytes rustls may hold ahead of the socket per connection (see `connection`).
-const TLS_SEND_BUFFER: usize = 256 * 1024;
 
 /// Resource bounds of [`Server::serve`]; `Default` gives the documented values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -402,7 +400,7 @@ impl Server {
         }
         let tcp = StallGuard::new(tcp, self.limits.write_stall_timeout);
         let handshake = tokio::time::timeout(self.limits.handshake_timeout, acceptor.accept(tcp));
-        let mut tls = tokio::select! {
+        let tls = tokio::select! {
             done = handshake => match done {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(error)) => {
@@ -416,10 +414,6 @@ impl Server {
             },
             () = stopped(&mut stop) => return,
         };
-        // rustls encrypts at most this much ahead of the socket (default 64 KiB), and each
-        // `writev` carries what it holds: a LIST of every pod (68 MB) leaves in ~270 calls
-        // instead of ~1,100. Only a large response ever fills it.
-        tls.get_mut().1.set_buffer_limit(Some(TLS_SEND_BUFFER));
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
         let builder = if h2 { &self.http2 } else { &self.http1 };
         let chain = Arc::new(PeerChain::new(tls.get_ref().1.peer_certificates()));
