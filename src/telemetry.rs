@@ -34,14 +34,9 @@ impl HistogramState {
     }
 
     fn observe(&mut self, value: f64) {
-        self.observe_times(value, 1);
-    }
-
-    /// `times` observations of `value`.
-    fn observe_times(&mut self, value: f64, times: u64) {
         // The first bound at or above the value, by bisection.
         let bucket = self.bounds.partition_point(|b| *b < value);
-        self.count_in(bucket, value, times);
+        self.count_in(bucket, value, 1);
     }
 
     /// `times` observations of `value`, whose first bound at or above it is `bucket`'s (or

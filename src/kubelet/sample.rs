@@ -108,11 +108,3 @@ pub struct NodeBatch<'a> {
     /// absent when any of its containers lacks CPU or memory, as upstream drops it.
     pub containers: Vec<ContainerSample<'a>>,
 }
-
-impl NodeBatch<'_> {
-    /// The containers grouped by pod, in (namespace, pod) order.
-    pub fn pods_grouped(&self) -> impl Iterator<Item = &[ContainerSample<'_>]> {
-        self.containers
-            .chunk_by(|a, b| a.namespace == b.namespace && a.pod == b.pod)
-    }
-}
