@@ -37,8 +37,17 @@ fn pod(namespace: &str, name: &str, node: &str, labels: &[(&str, &str)]) -> PodI
 /// Three nodes with three pods each (one label value needs escaping), and a tiny one on n0; `n2/ns-b/lonely` is in
 /// the inventory but never reported by its kubelet.
 fn inventory() -> Snapshot {
+    let mut pods = wide_inventory(["n0", "n1", "n2"]);
+    pods.push(pod("ns-b", "lonely", "n2", &[]));
+    // A protobuf item under 128 bytes: its length takes one byte, not the two reserved.
+    pods.push(pod("x", "p", "n0", &[]));
+    Snapshot::from_parts([], pods)
+}
+
+/// Three pods on each of `nodes`, one label value needing escaping.
+fn wide_inventory<'a>(nodes: impl IntoIterator<Item = &'a str>) -> Vec<PodInfo> {
     let mut pods = Vec::new();
-    for node in ["n0", "n1", "n2"] {
+    for node in nodes {
         for (namespace, name) in [("ns-a", "web"), ("ns-a", "db"), ("ns-b", "job")] {
             pods.push(pod(
                 namespace,
@@ -48,10 +57,7 @@ fn inventory() -> Snapshot {
             ));
         }
     }
-    pods.push(pod("ns-b", "lonely", "n2", &[]));
-    // A protobuf item under 128 bytes: its length takes one byte, not the two reserved.
-    pods.push(pod("x", "p", "n0", &[]));
-    Snapshot::from_parts([], pods)
+    pods
 }
 
 /// What `node`'s kubelet reports in `cycle`: every inventory pod of it (but `lonely`) with two
@@ -99,11 +105,20 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
-        let snapshot = inventory();
+        Fixture::of(inventory())
+    }
+
+    /// Every node of `snapshot` scraped twice.
+    fn of(snapshot: Snapshot) -> Self {
         let store = Arc::new(Store::new(RESOLUTION, MAX_AGE));
         let applied = Instant::now();
+        let nodes: Vec<Arc<str>> = snapshot
+            .pods
+            .by_node_shared()
+            .map(|(node, _)| Arc::clone(node))
+            .collect();
         for cycle in 1..=2 {
-            for node in ["n0", "n1", "n2"] {
+            for node in &nodes {
                 store.apply(node, &batch(&snapshot, node, cycle), applied);
             }
         }
@@ -230,6 +245,50 @@ fn a_later_read_patches_creation_time_and_ages_into_reused_items() {
     // Another second, another day: creationTimestamp and every age change, no item is rebuilt.
     assert_eq!(slots.list(&f, f.at(41, 2)), all(3, 0));
     assert_eq!(slots.list(&f, f.at(40 + 86_400, 3)), all(3, 0));
+}
+
+#[test]
+fn two_lists_on_a_cold_cache_at_once_encode_each_node_about_once_between_them() {
+    const NODES: usize = 400;
+    let names: Vec<String> = (0..NODES).map(|i| format!("node-{i:03}")).collect();
+    let f = Fixture::of(Snapshot::from_parts(
+        [],
+        wide_inventory(names.iter().map(String::as_str)),
+    ));
+    let slot = Slot::default();
+    let at = f.at(40, 1);
+    let start = std::sync::Barrier::new(2);
+    let api_version = api_version(VERSIONS[0]);
+    let encoder = || json::Encoder::new(&api_version, at.wall);
+    let list = || {
+        start.wait();
+        list_with(&f, &slot, at, encoder)
+    };
+    let (first, second) = std::thread::scope(|s| {
+        let first = s.spawn(list);
+        let second = s.spawn(list);
+        (first.join(), second.join())
+    });
+    let mut built = 0;
+    for result in [first, second] {
+        let Ok(((bytes, ages, stats), (want_bytes, want_ages))) = result else {
+            panic!("a list panicked");
+        };
+        assert!(
+            bytes == want_bytes,
+            "a concurrent cached list differs from the direct one"
+        );
+        assert_eq!(ages, want_ages);
+        assert_eq!(stats.reused + stats.built, NODES);
+        built += stats.built;
+    }
+    // They go opposite ways and publish what they build, so only where they meet (or while
+    // both look at the same node) is a node encoded twice. Listing one after the other, the
+    // second reuses every node: the same total.
+    assert!(
+        (NODES..=NODES + 2).contains(&built),
+        "{built} chunks built for {NODES} nodes"
+    );
 }
 
 #[test]
