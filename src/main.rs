@@ -18,6 +18,7 @@ use metrics_server_rs::inventory::selector::LabelSelector;
 use metrics_server_rs::kubelet::address::AddressResolver;
 use metrics_server_rs::kubelet::client::{BearerToken, ClientConfig, Secret, ServerVerification};
 use metrics_server_rs::kubelet::credentials::{self, ClientLimits, KubeletTlsFlags};
+use metrics_server_rs::kubelet::open_files;
 use metrics_server_rs::sandbox::Sandbox;
 
 /// See Cargo.toml for why the allocator is mimalloc. The `system-allocator` feature leaves the
@@ -41,6 +42,7 @@ fn main() -> ExitCode {
         apply_sandbox_defaults(&mut flags, explicit);
     }
     init_tracing(flags.verbosity);
+    raise_open_file_limit();
     // Upstream prints only the first validation error.
     if let Some(first) = flags.validate().first() {
         eprintln!("Error: {first}");
@@ -58,6 +60,22 @@ fn main() -> ExitCode {
         Err(error) => {
             eprintln!("Error: {}", error_chain(error.as_ref()));
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Every kept kubelet connection is a descriptor: run with the hard limit, as upstream (a Go
+/// program) does.
+fn raise_open_file_limit() {
+    match open_files::raise_to_hard_limit() {
+        Ok(raised) if raised.before != raised.after => tracing::info!(
+            before = ?raised.before,
+            after = ?raised.after,
+            "raised the open-file limit to its hard limit"
+        ),
+        Ok(_) => {}
+        Err(error) => {
+            tracing::warn!(%error, limit = ?open_files::soft_limit(), "could not raise the open-file limit to its hard limit")
         }
     }
 }

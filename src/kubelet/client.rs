@@ -15,6 +15,7 @@
 
 use std::fmt;
 use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,7 +30,7 @@ use tokio::net::TcpStream;
 
 use super::connections::{IdleConnections, Stream};
 use super::http1::{self, ExchangeError, Target};
-use super::tls_stream;
+use super::{open_files, tls_stream};
 
 /// A credential whose `Debug` never shows its value.
 #[derive(Clone, PartialEq, Eq)]
@@ -194,6 +195,8 @@ struct Shared {
     /// `--deprecated-kubelet-completely-insecure`: `http://` URLs are allowed.
     plain: bool,
     idle: IdleConnections,
+    /// The idle connections reached their budget once (it is logged once).
+    budget_reached: AtomicBool,
     authorization: Option<Authorization>,
     request_timeout: Duration,
     max_body_bytes: usize,
@@ -212,7 +215,15 @@ impl fmt::Debug for KubeletClient {
 }
 
 impl KubeletClient {
+    /// A client keeping as many idle connections as the process's open-file limit allows
+    /// ([`open_files::idle_connection_budget`]).
     pub fn new(config: &ClientConfig) -> Result<Self, BuildError> {
+        Self::with_idle_budget(config, open_files::idle_connection_budget(open_files::soft_limit()))
+    }
+
+    /// A client keeping at most `idle_budget` idle connections: past it, a connection is closed
+    /// after its request.
+    pub fn with_idle_budget(config: &ClientConfig, idle_budget: usize) -> Result<Self, BuildError> {
         let plain = matches!(config.verification, ServerVerification::PlainHttp);
         let tls = Arc::new(tls_config(config)?);
         // Upstream strips credentials entirely with --deprecated-kubelet-completely-insecure.
@@ -229,7 +240,8 @@ impl KubeletClient {
             shared: Arc::new(Shared {
                 tls,
                 plain,
-                idle: IdleConnections::new(config.idle_timeout),
+                idle: IdleConnections::new(config.idle_timeout, idle_budget),
+                budget_reached: AtomicBool::new(false),
                 authorization,
                 request_timeout: config.request_timeout,
                 max_body_bytes: config.max_body_bytes,
@@ -285,8 +297,15 @@ impl Shared {
             })?;
             return Err(FetchError::Status(status));
         }
-        if response.reusable {
-            self.idle.put(target.origin, stream);
+        if response.reusable
+            && !self.idle.put(target.origin, stream)
+            && !self.budget_reached.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                kept = self.idle.len(),
+                open_file_limit = ?open_files::soft_limit(),
+                "keeping idle connections to as many kubelets as the open-file limit allows: the others are connected anew for every scrape (more CPU); raise the limit (ulimit -n, LimitNOFILE) to keep one per node"
+            );
         }
         if response.gzip {
             let compressed = std::mem::take(body);
@@ -585,6 +604,37 @@ mod tests {
         );
         // --deprecated-kubelet-completely-insecure sends no credentials.
         assert!(!head.contains("Authorization"), "{head}");
+        assert_eq!(client.shared.idle.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn past_the_idle_budget_a_connection_is_closed_after_its_scrape_and_the_next_connects_anew() {
+        use tokio::io::AsyncReadExt;
+        // Two kubelets, a budget of one kept connection: the first kubelet's is kept, the
+        // second's is closed once answered, and its next scrape comes on a new connection.
+        let first = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let second = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let urls = [&first, &second].map(|l| format!("http://{}/metrics/resource", l.local_addr().unwrap()));
+        let kubelets = tokio::spawn(async move {
+            let (mut kept, _) = first.accept().await.unwrap();
+            answer(&mut kept, "a1").await;
+            let (mut closed, _) = second.accept().await.unwrap();
+            answer(&mut closed, "b1").await;
+            // The client closes it: reading sees the end, not a second request.
+            let mut rest = Vec::new();
+            closed.read_to_end(&mut rest).await.unwrap();
+            let (mut anew, _) = second.accept().await.unwrap();
+            answer(&mut anew, "b2").await;
+            answer(&mut kept, "a2").await;
+            rest
+        });
+        let client = KubeletClient::with_idle_budget(&plain_http_config(), 1).unwrap();
+        let mut body = Vec::new();
+        for (url, expected) in [(&urls[0], "a1"), (&urls[1], "b1"), (&urls[1], "b2"), (&urls[0], "a2")] {
+            client.fetch(url, &mut body).await.unwrap();
+            assert_eq!(String::from_utf8_lossy(&body), expected);
+        }
+        assert_eq!(kubelets.await.unwrap(), b"");
         assert_eq!(client.shared.idle.len(), 1);
     }
 

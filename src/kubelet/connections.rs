@@ -1,5 +1,6 @@
 //! Kubelet connections: the stream (plain TCP or TLS over TCP) and the idle ones kept for the
-//! next scrape, at most one per kubelet.
+//! next scrape, at most one per kubelet and at most as many as the open-file limit allows
+//! ([`super::open_files`]).
 
 use std::collections::HashMap;
 use std::io;
@@ -81,6 +82,8 @@ impl AsyncWrite for Stream {
 #[derive(Debug)]
 pub(crate) struct IdleConnections {
     idle_timeout: Duration,
+    /// The most kept at once; a connection past it is closed instead.
+    max_kept: usize,
     state: Mutex<IdleState>,
 }
 
@@ -104,9 +107,10 @@ impl std::fmt::Debug for Idle {
 }
 
 impl IdleConnections {
-    pub(crate) fn new(idle_timeout: Duration) -> Self {
+    pub(crate) fn new(idle_timeout: Duration, max_kept: usize) -> Self {
         IdleConnections {
             idle_timeout,
+            max_kept,
             state: Mutex::new(IdleState {
                 by_origin: HashMap::new(),
                 last_sweep: Instant::now(),
@@ -121,12 +125,12 @@ impl IdleConnections {
     }
 
     /// Keeps `stream` as the idle connection to `origin` (replacing any other), its buffers
-    /// freed.
-    pub(crate) fn put(&self, origin: &str, mut stream: Stream) {
+    /// freed; or, if as many as allowed are kept for other kubelets, closes it and says so
+    /// (`false`).
+    pub(crate) fn put(&self, origin: &str, mut stream: Stream) -> bool {
         stream.release_buffers();
         let now = Instant::now();
         let mut state = self.lock();
-        state.by_origin.insert(origin.into(), Idle { stream, since: now });
         // Kubelets that are no longer scraped (nodes gone, or failing) leave nothing behind.
         if now.duration_since(state.last_sweep) >= self.idle_timeout / 2 {
             state.last_sweep = now;
@@ -135,6 +139,14 @@ impl IdleConnections {
                 .by_origin
                 .retain(|_, idle| now.duration_since(idle.since) < timeout);
         }
+        if state.by_origin.len() >= self.max_kept && !state.by_origin.contains_key(origin) {
+            drop(state);
+            // Dropped outside the lock: closing a socket is a system call.
+            drop(stream);
+            return false;
+        }
+        state.by_origin.insert(origin.into(), Idle { stream, since: now });
+        true
     }
 
     /// Bytes of buffer the kept connections hold besides their sockets and TLS state: 0 when

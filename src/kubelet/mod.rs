@@ -1,5 +1,6 @@
 //! The kubelet side of the pipeline: where to reach a kubelet ([`address`]), how to fetch
-//! `/metrics/resource` from it ([`client`]), and how to turn the body into points ([`decode`]).
+//! `/metrics/resource` from it ([`client`]) over connections the process's open-file limit
+//! allows ([`open_files`]), and how to turn the body into points ([`decode`]).
 //!
 //! Nothing here knows about the store or the API; the scraper pool drives these pieces.
 
@@ -10,6 +11,7 @@ pub mod credentials;
 pub mod decode;
 #[doc(hidden)]
 pub mod http1;
+pub mod open_files;
 pub mod sample;
 mod tls_stream;
 
