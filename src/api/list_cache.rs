@@ -256,15 +256,13 @@ impl Slot {
         // alternate direction, so two lists that start on a cold cache (or one a whole cycle
         // old) build half of it each, meeting in the middle, instead of both building all.
         let mut stats = ListStats::default();
-        let mut listed: Vec<Option<Arc<Chunk>>> = vec![None; nodes.len()];
-        let mut resolve = |position: usize| {
-            let (node, pods, state) = &nodes[position];
+        let mut resolve = |(node, pods, state): &(&Arc<str>, &InventoryPods, StorePods)| {
             let cached = self.chunks.get(&***node).and_then(|chunk| {
                 chunk
                     .is_for(state, pods, created.len())
                     .then(|| Arc::clone(chunk.value()))
             });
-            let chunk = match cached {
+            match cached {
                 Some(chunk) => {
                     stats.reused += 1;
                     chunk
@@ -275,20 +273,21 @@ impl Slot {
                     self.chunks.insert(Arc::clone(node), Arc::clone(&chunk));
                     chunk
                 }
-            };
-            listed[position] = Some(chunk);
+            }
         };
-        if self.lists.fetch_add(1, Ordering::Relaxed) % 2 == 0 {
-            (0..nodes.len()).for_each(&mut resolve);
+        let listed: Vec<Arc<Chunk>> = if self.lists.fetch_add(1, Ordering::Relaxed) % 2 == 0 {
+            nodes.iter().map(&mut resolve).collect()
         } else {
-            (0..nodes.len()).rev().for_each(&mut resolve);
-        }
+            let mut backwards: Vec<Arc<Chunk>> = nodes.iter().rev().map(&mut resolve).collect();
+            backwards.reverse();
+            backwards
+        };
         drop(nodes);
 
         items.reserve(listed.len());
-        ages.reserve(listed.iter().flatten().map(|c| c.samples.len()).sum());
+        ages.reserve(listed.iter().map(|c| c.samples.len()).sum());
         let mut first = true;
-        for chunk in listed.iter().flatten().filter(|c| c.items() > 0) {
+        for chunk in listed.iter().filter(|c| c.items() > 0) {
             let bytes = chunk.bytes_with(created);
             items.push(if first { bytes.slice(chunk.separator..) } else { bytes });
             first = false;
