@@ -4,7 +4,7 @@
 //! Per-node series are pruned when a node leaves the inventory (upstream leaks them, #1876).
 //! Recording is cheap: one short lock per scrape, one per API response.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -116,7 +116,10 @@ fn freshness_buckets() -> Vec<f64> {
 /// The process's self-metrics.
 #[derive(Debug)]
 pub struct Telemetry {
-    kubelet: Mutex<BTreeMap<String, NodeRequests>>,
+    /// Per-node series, hashed: recorded on every scrape (5,000 times a period at 5,000
+    /// nodes, where a tree's dozen string comparisons per lookup showed in the profile) and
+    /// read, sorted by node, only when `/metrics` is scraped.
+    kubelet: Mutex<HashMap<Box<str>, NodeRequests, foldhash::fast::RandomState>>,
     requests_succeeded: AtomicU64,
     requests_failed: AtomicU64,
     failures_by_reason: Mutex<BTreeMap<&'static str, u64>>,
@@ -158,7 +161,7 @@ impl Telemetry {
         let mut nodes = lock(&self.kubelet);
         let entry = match nodes.get_mut(node) {
             Some(entry) => entry,
-            None => nodes.entry(node.to_owned()).or_insert_with(|| NodeRequests {
+            None => nodes.entry(node.into()).or_insert_with(|| NodeRequests {
                 duration: HistogramState::new(DEFAULT_BUCKETS.to_vec()),
                 last_request_unix_seconds: 0.0,
                 consecutive_failures: 0,
@@ -234,7 +237,9 @@ impl Telemetry {
             "Time of last request performed to Kubelet API since unix epoch in seconds",
             "gauge",
         );
-        let nodes = lock(&self.kubelet);
+        let held = lock(&self.kubelet);
+        let mut nodes: Vec<(&str, &NodeRequests)> = held.iter().map(|(node, stats)| (&**node, stats)).collect();
+        nodes.sort_unstable_by_key(|(node, _)| *node);
         for (node, stats) in nodes.iter() {
             let _ = writeln!(
                 out,
@@ -286,6 +291,7 @@ impl Telemetry {
             );
         }
         drop(nodes);
+        drop(held);
 
         let name = "metrics_server_kubelet_request_total";
         header(&mut out, name, "Number of requests sent to Kubelet API", "counter");

@@ -309,6 +309,44 @@ async fn node_selector_limits_scrapes_and_lists() {
     assert_eq!(skipped.status, StatusCode::NOT_FOUND);
 }
 
+#[tokio::test]
+async fn a_node_that_leaves_the_inventory_is_no_longer_scraped_or_served_and_one_that_returns_is() {
+    use metrics_server_rs::inventory::Inventory;
+    use std::sync::atomic::Ordering::SeqCst;
+    let c = TestCluster::start(
+        vec![
+            FakeKubelet::ok("node1", &[NODE1_FIRST, NODE1_SECOND]),
+            FakeKubelet::ok("node2", &[NODE1_FIRST, NODE1_SECOND]),
+        ],
+        vec![],
+    )
+    .await;
+    c.scrape().await;
+    c.scrape().await;
+    let requests = |i: usize| c.kubelet_requests[i].load(SeqCst);
+    assert_eq!((requests(0), requests(1)), (2, 2));
+    let node2 = c.get("/apis/metrics.k8s.io/v1beta1/nodes/node2").await;
+    assert_eq!(node2.status, StatusCode::OK, "{}", node2.body);
+
+    let full = (*c.inventory.snapshot()).clone();
+    let mut without_node2 = full.clone();
+    without_node2.nodes.remove("node2");
+    c.inventory.set(without_node2);
+    c.scrape().await;
+    assert_eq!((requests(0), requests(1)), (3, 2), "node2 left: only node1 is scraped");
+    assert!(c.scrape_status.get("node2").is_none(), "its scrape status went with it");
+    let gone = c.get("/apis/metrics.k8s.io/v1beta1/nodes/node2").await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND, "{}", gone.body);
+
+    c.inventory.set(full);
+    c.scrape().await;
+    assert_eq!((requests(0), requests(1)), (4, 3), "node2 is back in the next cycle");
+    assert!(c
+        .scrape_status
+        .get("node2")
+        .is_some_and(|s| s.consecutive_successes == 1));
+}
+
 /// Items of a list as `namespace/name`, in the order served.
 fn item_names(body: &str) -> Vec<String> {
     let list: serde_json::Value = serde_json::from_str(body).expect("a JSON list");

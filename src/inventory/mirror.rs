@@ -40,8 +40,14 @@ impl Mirror {
                 }
             }
             Event::Apply(node) => {
+                // Kubelets update their Node's status every few minutes and on any change,
+                // mostly in fields the server does not read: an update that changes nothing
+                // here leaves the map as it is, so the scraper keeps its plan (it compares
+                // maps by pointer) and readers keep sharing this one.
                 if let Some(info) = node.into_info() {
-                    self.nodes.insert(info.name.clone(), Arc::new(info));
+                    if self.nodes.get(&info.name).is_none_or(|held| **held != info) {
+                        self.nodes.insert(info.name.clone(), Arc::new(info));
+                    }
                 }
             }
             Event::Delete(node) => {
@@ -165,5 +171,35 @@ mod tests {
         m.apply_pod_event(Event::Apply(pod("a", "p", "n2")));
         assert_eq!(pods(&m), ["a/p@n2"]);
         assert_eq!(m.pod_count(), 1);
+    }
+
+    fn node_at(name: &str, resource_version: &str, address: &str) -> LeanNode {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "resourceVersion": resource_version},
+            "status": {
+                "addresses": [{"type": "InternalIP", "address": address}],
+                "conditions": [{"type": "Ready", "status": "True", "lastHeartbeatTime": resource_version}],
+            },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_node_update_that_changes_nothing_read_keeps_the_map_and_a_new_address_replaces_it() {
+        let mut m = Mirror::default();
+        m.apply_node_event(Event::Init);
+        m.apply_node_event(Event::InitApply(node_at("n1", "1", "10.0.0.1")));
+        m.apply_node_event(Event::InitDone);
+        let before = m.snapshot().nodes;
+
+        // A status heartbeat: new resourceVersion and conditions, same addresses.
+        m.apply_node_event(Event::Apply(node_at("n1", "2", "10.0.0.1")));
+        assert!(m.snapshot().nodes.ptr_eq(&before), "the scraper's plan stays valid");
+
+        m.apply_node_event(Event::Apply(node_at("n1", "3", "10.0.0.2")));
+        let after = m.snapshot().nodes;
+        assert!(!after.ptr_eq(&before));
+        let addresses: Vec<&str> = after["n1"].addresses.iter().map(|a| a.address.as_str()).collect();
+        assert_eq!(addresses, ["10.0.0.2"]);
     }
 }

@@ -89,18 +89,27 @@ pub(crate) struct IdleConnections {
 
 #[derive(Debug)]
 struct IdleState {
-    by_origin: HashMap<Box<str>, Idle>,
+    /// A slot per origin put back within the idle timeout. A taken connection leaves its slot
+    /// empty rather than removing it, so putting it back allocates no key: a kubelet is
+    /// scraped every period, each time with a take and a put. Origins come from the
+    /// inventory, which the server trusts, so they need no DoS-resistant hash.
+    by_origin: HashMap<Box<str>, Idle, foldhash::fast::RandomState>,
+    /// Slots holding a connection.
+    kept: usize,
     last_sweep: Instant,
 }
 
 struct Idle {
-    stream: Stream,
+    /// `None` while the connection is out for a request, or after it was closed.
+    stream: Option<Stream>,
+    /// When it was last put back.
     since: Instant,
 }
 
 impl std::fmt::Debug for Idle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Idle")
+            .field("kept", &self.stream.is_some())
             .field("since", &self.since)
             .finish_non_exhaustive()
     }
@@ -112,7 +121,8 @@ impl IdleConnections {
             idle_timeout,
             max_kept,
             state: Mutex::new(IdleState {
-                by_origin: HashMap::new(),
+                by_origin: HashMap::default(),
+                kept: 0,
                 last_sweep: Instant::now(),
             }),
         }
@@ -120,8 +130,14 @@ impl IdleConnections {
 
     /// The idle connection to `origin`, if one is kept and still fresh; it is no longer kept.
     pub(crate) fn take(&self, origin: &str) -> Option<Stream> {
-        let idle = self.lock().by_origin.remove(origin)?;
-        (idle.since.elapsed() < self.idle_timeout).then_some(idle.stream)
+        let mut state = self.lock();
+        let idle = state.by_origin.get_mut(origin)?;
+        let stream = idle.stream.take()?;
+        let fresh = idle.since.elapsed() < self.idle_timeout;
+        state.kept -= 1;
+        drop(state);
+        // A stale one is dropped (closed) outside the lock.
+        fresh.then_some(stream)
     }
 
     /// Keeps `stream` as the idle connection to `origin` (replacing any other), its buffers
@@ -138,14 +154,34 @@ impl IdleConnections {
             state
                 .by_origin
                 .retain(|_, idle| now.duration_since(idle.since) < timeout);
+            state.kept = state.by_origin.values().filter(|idle| idle.stream.is_some()).count();
         }
-        if state.by_origin.len() >= self.max_kept && !state.by_origin.contains_key(origin) {
+        let holds_one = state.by_origin.get(origin).is_some_and(|idle| idle.stream.is_some());
+        if !holds_one && state.kept >= self.max_kept {
             drop(state);
             // Dropped outside the lock: closing a socket is a system call.
             drop(stream);
             return false;
         }
-        state.by_origin.insert(origin.into(), Idle { stream, since: now });
+        let replaced = match state.by_origin.get_mut(origin) {
+            Some(idle) => {
+                idle.since = now;
+                idle.stream.replace(stream)
+            }
+            None => {
+                let idle = Idle {
+                    stream: Some(stream),
+                    since: now,
+                };
+                state.by_origin.insert(origin.into(), idle);
+                None
+            }
+        };
+        if replaced.is_none() {
+            state.kept += 1;
+        }
+        drop(state);
+        drop(replaced);
         true
     }
 
@@ -155,13 +191,14 @@ impl IdleConnections {
         self.lock()
             .by_origin
             .values()
-            .map(|idle| idle.stream.buffered_capacity())
+            .filter_map(|idle| idle.stream.as_ref())
+            .map(Stream::buffered_capacity)
             .sum()
     }
 
     /// How many connections are kept.
     pub(crate) fn len(&self) -> usize {
-        self.lock().by_origin.len()
+        self.lock().kept
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, IdleState> {

@@ -1,7 +1,7 @@
 //! The scrape loop: one cycle per resolution period, each node at its stable offset, with a
 //! bound on scrapes in flight and reused body buffers ([`BodyBuffers`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::Semaphore;
@@ -12,7 +12,7 @@ use super::buffers::BodyBuffers;
 use super::schedule::{self, TickClock};
 use super::status::{Attempt, ScrapeStatus, Transition};
 use crate::inventory::selector::LabelSelector;
-use crate::inventory::{Inventory, NodeInfo};
+use crate::inventory::{Inventory, NodeInfo, Snapshot};
 use crate::kubelet::address::{AddressError, AddressResolver};
 use crate::kubelet::client::{FetchError, KubeletClient};
 use crate::kubelet::{decode, DecodeError, Timestamp};
@@ -66,6 +66,31 @@ pub struct Scraper {
     ticks: Arc<TickClock>,
     in_flight: Arc<Semaphore>,
     buffers: BodyBuffers,
+    /// The last cycle's plan, reused while the inventory's nodes are the same.
+    plan: Mutex<Option<Arc<Plan>>>,
+}
+
+/// What a cycle scrapes, in start order, with what each scrape needs that changes only with
+/// its node. Made again only when the inventory's node map changes (its maps compare by
+/// pointer, and an update that changes nothing the server reads leaves them as they are):
+/// making it costs a selector match, an offset hash, a URL and three map lookups per node,
+/// a few percent of a cycle's CPU at 5,000 nodes.
+#[derive(Debug)]
+struct Plan {
+    nodes: imbl::OrdMap<String, Arc<NodeInfo>>,
+    spread: Duration,
+    /// Sorted by offset.
+    targets: Vec<Arc<Target>>,
+}
+
+/// One node to scrape.
+#[derive(Debug)]
+struct Target {
+    /// When in the cycle its scrape starts.
+    offset: Duration,
+    node: Arc<NodeInfo>,
+    /// Its kubelet's `/metrics/resource`, or why it has none.
+    url: Result<String, AddressError>,
 }
 
 impl Scraper {
@@ -92,6 +117,7 @@ impl Scraper {
             ticks,
             in_flight,
             buffers: BodyBuffers::default(),
+            plan: Mutex::new(None),
         }
     }
 
@@ -114,32 +140,11 @@ impl Scraper {
         let started = Instant::now();
         self.ticks.record(started);
         self.status.cycle_started(SystemTime::now());
-        let snapshot = self.inventory.snapshot();
-        let selected: Vec<Arc<NodeInfo>> = snapshot
-            .nodes
-            .values()
-            .filter(|n| self.config.node_selector.matches(&n.labels))
-            .cloned()
-            .collect();
-        // Nodes that left (or fell out of the selector) leave the store and telemetry now.
-        let keep = |name: &str| {
-            snapshot
-                .nodes
-                .get(name)
-                .is_some_and(|n| self.config.node_selector.matches(&n.labels))
-        };
-        self.store.retain_nodes(keep);
-        self.telemetry.retain_nodes(keep);
-        self.status.retain_nodes(keep);
-
-        let mut order: Vec<(Duration, Arc<NodeInfo>)> = selected
-            .into_iter()
-            .map(|n| (schedule::offset(&n.name, spread), n))
-            .collect();
-        order.sort_by_key(|(offset, _)| *offset);
+        let plan = self.plan(&self.inventory.snapshot(), spread);
         let mut scrapes = JoinSet::new();
         let mut slept_to = Duration::ZERO;
-        for (offset, node) in order {
+        for target in &plan.targets {
+            let offset = target.offset;
             // Offsets come in whole slots: the nodes of one slot start on one wake-up.
             if offset > slept_to {
                 tokio::time::sleep_until((started + offset).into()).await;
@@ -149,8 +154,9 @@ impl Scraper {
                 break; // the semaphore is never closed; nothing left to do if it were
             };
             let this = self.clone();
+            let target = Arc::clone(target);
             scrapes.spawn(async move {
-                this.scrape_node(&node).await;
+                this.scrape_node(&target).await;
                 drop(permit);
             });
             // Reap finished scrapes as we go so the set stays small at 5,000 nodes.
@@ -162,16 +168,61 @@ impl Scraper {
         self.status.cycle_finished(started.elapsed());
     }
 
-    async fn scrape_node(&self, node: &NodeInfo) {
+    /// The plan for `snapshot`: the last one if made from the same node map and spread, else
+    /// a new one, after which nodes that left (or fell out of the selector) leave the store
+    /// and telemetry.
+    fn plan(&self, snapshot: &Snapshot, spread: Duration) -> Arc<Plan> {
+        let mut last = self.plan.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(plan) = last
+            .as_ref()
+            .filter(|p| p.spread == spread && p.nodes.ptr_eq(&snapshot.nodes))
+        {
+            return Arc::clone(plan);
+        }
+        let mut targets: Vec<Arc<Target>> = snapshot
+            .nodes
+            .values()
+            .filter(|n| self.config.node_selector.matches(&n.labels))
+            .map(|node| {
+                Arc::new(Target {
+                    offset: schedule::offset(&node.name, spread),
+                    url: self.addresses.url(node),
+                    node: Arc::clone(node),
+                })
+            })
+            .collect();
+        targets.sort_by_key(|t| t.offset);
+        let plan = Arc::new(Plan {
+            nodes: snapshot.nodes.clone(),
+            spread,
+            targets,
+        });
+        *last = Some(Arc::clone(&plan));
+        drop(last);
+
+        let keep = |name: &str| {
+            snapshot
+                .nodes
+                .get(name)
+                .is_some_and(|n| self.config.node_selector.matches(&n.labels))
+        };
+        self.store.retain_nodes(keep);
+        self.telemetry.retain_nodes(keep);
+        self.status.retain_nodes(keep);
+        plan
+    }
+
+    async fn scrape_node(&self, target: &Target) {
+        let node = &*target.node;
         let started = Instant::now();
         let mut body = self.buffers.take();
-        let url = self.addresses.url(node);
-        let outcome = match &url {
+        let url = target.url.as_deref();
+        let outcome = match url {
             Ok(url) => self.fetch_and_store(node, url, &mut body).await,
             Err(e) => Err(ScrapeError::Address(e.clone())),
         };
         self.buffers.give_back(body);
-        let address = url.as_deref().ok();
+        let address = url.ok();
         let failure = outcome.as_ref().err().map(ScrapeError::reason_label);
         let attempt = Attempt {
             at: SystemTime::now(),

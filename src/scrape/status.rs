@@ -53,9 +53,13 @@ pub struct CycleState {
     pub last_duration: Option<Duration>,
 }
 
+/// Keyed by node name, with foldhash: node names come from the API server, and every scrape
+/// looks its node up here.
+type NodeStates = HashMap<Box<str>, NodeScrapeState, foldhash::fast::RandomState>;
+
 #[derive(Debug, Default)]
 pub struct ScrapeStatus {
-    nodes: Mutex<HashMap<String, NodeScrapeState>>,
+    nodes: Mutex<NodeStates>,
     cycle: Mutex<CycleState>,
 }
 
@@ -126,7 +130,10 @@ impl ScrapeStatus {
 
     /// Every node's state, sorted by name.
     pub fn all(&self) -> BTreeMap<String, NodeScrapeState> {
-        lock(&self.nodes).iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        lock(&self.nodes)
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
     }
 
     pub fn retain_nodes(&self, keep: impl Fn(&str) -> bool) {
@@ -148,9 +155,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn entry<'m>(nodes: &'m mut HashMap<String, NodeScrapeState>, node: &str) -> &'m mut NodeScrapeState {
+fn entry<'m>(nodes: &'m mut NodeStates, node: &str) -> &'m mut NodeScrapeState {
     if !nodes.contains_key(node) {
-        nodes.insert(node.to_owned(), NodeScrapeState::default());
+        nodes.insert(node.into(), NodeScrapeState::default());
     }
     // Present: inserted just above when missing.
     nodes.get_mut(node).unwrap_or_else(|| unreachable!())
