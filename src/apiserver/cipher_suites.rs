@@ -5,7 +5,7 @@
 //! RC4, 3DES) or lack forward secrecy (static RSA key exchange) are refused by name at start-up,
 //! as is any name Go does not know. As in Go, the list governs TLS 1.2; TLS 1.3 suites are
 //! restricted only if the list names some. Order is not a preference: like Go since 1.17, the
-//! server picks by its own ranking ([`by_server_preference`]), whatever order the client offers.
+//! server picks by its own ranking ([`cheapest_first`]), whatever order the client offers.
 
 use rustls::crypto::ring::cipher_suite as ring;
 use rustls::SupportedCipherSuite;
@@ -109,13 +109,15 @@ pub fn cipher_suites(names: &[String]) -> Result<Option<Vec<SupportedCipherSuite
     Ok(Some(tls13))
 }
 
-/// `suites` in the server's order of preference, Go's on AES hardware: AES-128-GCM, then
+/// `suites` cheapest per byte first on AES hardware, as Go ranks them: AES-128-GCM, then
 /// AES-256-GCM, then ChaCha20-Poly1305 (the order is otherwise kept). rustls' own order puts
-/// AES-256 first and by default follows the client's, which costs ~30% more per byte encrypted
-/// for no gain a 128-bit key lacks; the API's clients (the kube-apiserver aggregator, kubectl)
-/// are Go and offer AES-128 first anyway. Unlike Go, a client that ranks ChaCha20 first (no AES
-/// hardware) still gets AES-GCM when it offers it: rustls has no per-client ranking.
-pub fn by_server_preference(suites: &[SupportedCipherSuite]) -> Vec<SupportedCipherSuite> {
+/// AES-256 first, which costs ~30% more per byte encrypted for no gain a 128-bit key lacks.
+/// The server ranks by it and ignores the client's order, as Go's does since 1.17 (the API's
+/// clients, the kube-apiserver aggregator and kubectl, are Go and offer AES-128 first anyway);
+/// the kubelet client offers suites in it, as upstream's Go client does. Unlike Go, a client
+/// that ranks ChaCha20 first (no AES hardware) still gets AES-GCM when it offers it: rustls
+/// has no per-client ranking.
+pub fn cheapest_first(suites: &[SupportedCipherSuite]) -> Vec<SupportedCipherSuite> {
     let mut ranked = suites.to_vec();
     ranked.sort_by_key(|suite| bulk_cipher_rank(*suite));
     ranked
@@ -186,8 +188,8 @@ mod tests {
     }
 
     #[test]
-    fn server_preference_ranks_aes128_then_aes256_then_chacha() {
-        let ranked = by_server_preference(rustls::crypto::ring::DEFAULT_CIPHER_SUITES);
+    fn cheapest_first_ranks_aes128_then_aes256_then_chacha() {
+        let ranked = cheapest_first(rustls::crypto::ring::DEFAULT_CIPHER_SUITES);
         assert_eq!(
             ranked.iter().map(|s| s.suite()).collect::<Vec<_>>(),
             [

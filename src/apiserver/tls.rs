@@ -354,7 +354,7 @@ pub fn serving_config(pair: &CertifiedKeyPair, options: &TlsOptions) -> Result<A
     if let Some(suites) = &options.cipher_suites {
         provider.cipher_suites.clone_from(suites);
     }
-    provider.cipher_suites = super::cipher_suites::by_server_preference(&provider.cipher_suites);
+    provider.cipher_suites = super::cipher_suites::cheapest_first(&provider.cipher_suites);
     let provider = Arc::new(provider);
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
@@ -373,7 +373,7 @@ pub fn serving_config(pair: &CertifiedKeyPair, options: &TlsOptions) -> Result<A
             .with_single_cert(pair.cert_chain.clone(), pair.key.clone_key())
             .map_err(Error::Config)?,
     };
-    // The server's ranking of suites decides, not the client's (see `by_server_preference`).
+    // The server's ranking of suites decides, not the client's (see `cheapest_first`).
     config.ignore_client_order = true;
     config.alpn_protocols = if options.http2 {
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]
