@@ -22,7 +22,7 @@ pub fn spread_window(resolution: Duration, request_timeout: Duration) -> Duratio
 /// costs far more than its system calls: at 5,000 nodes on the fleet bench, 100 ms slots
 /// halved the scraper's context switches and cut its CPU per cycle by a fifth against 20 ms
 /// (0.36–0.42 CPU-s against 0.47–0.52). Longer slots (250 ms) saved no more CPU and held
-/// more bodies in flight at once (+4 MiB).
+/// more bodies in flight at once (+3 MiB).
 pub const SLOT: Duration = Duration::from_millis(100);
 
 /// A node's offset inside the spread window, from a hash of its name (FNV-1a: stable across
