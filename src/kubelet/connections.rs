@@ -156,30 +156,35 @@ impl IdleConnections {
                 .retain(|_, idle| now.duration_since(idle.since) < timeout);
             state.kept = state.by_origin.values().filter(|idle| idle.stream.is_some()).count();
         }
-        let holds_one = state.by_origin.get(origin).is_some_and(|idle| idle.stream.is_some());
-        if !holds_one && state.kept >= self.max_kept {
-            drop(state);
-            // Dropped outside the lock: closing a socket is a system call.
-            drop(stream);
-            return false;
-        }
-        let replaced = match state.by_origin.get_mut(origin) {
-            Some(idle) => {
+        // One lookup: the slot this kubelet's connection was taken from, in the common case.
+        let IdleState { by_origin, kept, .. } = &mut *state;
+        let replaced = match by_origin.get_mut(origin) {
+            Some(idle) if idle.stream.is_some() => {
                 idle.since = now;
                 idle.stream.replace(stream)
+            }
+            _ if *kept >= self.max_kept => {
+                drop(state);
+                // Dropped outside the lock: closing a socket is a system call.
+                drop(stream);
+                return false;
+            }
+            Some(idle) => {
+                idle.since = now;
+                idle.stream = Some(stream);
+                *kept += 1;
+                None
             }
             None => {
                 let idle = Idle {
                     stream: Some(stream),
                     since: now,
                 };
-                state.by_origin.insert(origin.into(), idle);
+                by_origin.insert(origin.into(), idle);
+                *kept += 1;
                 None
             }
         };
-        if replaced.is_none() {
-            state.kept += 1;
-        }
         drop(state);
         drop(replaced);
         true

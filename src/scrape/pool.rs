@@ -169,8 +169,8 @@ impl Scraper {
     }
 
     /// The plan for `snapshot`: the last one if made from the same node map and spread, else
-    /// a new one, after which nodes that left (or fell out of the selector) leave the store
-    /// and telemetry.
+    /// a new one, after which nodes that left (or fell out of the selector) leave the store,
+    /// telemetry and scrape status.
     fn plan(&self, snapshot: &Snapshot, spread: Duration) -> Arc<Plan> {
         let mut last = self.plan.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(plan) = last
