@@ -490,3 +490,31 @@ fn an_idle_list_all_cache_drops_its_chunks_and_the_next_list_rebuilds_every_node
     assert_eq!(cache.release_if_idle(at.monotonic + idle), Ok(()));
     assert_eq!(list(), ListStats { reused: 0, built: 3 }, "dropped once idle");
 }
+
+#[test]
+fn a_list_that_may_walk_more_than_a_thousand_objects_is_heavy_and_nothing_else_is() {
+    use crate::apiserver::Handler;
+    // 400 nodes with 3 pods each: 800 in ns-a, 400 in ns-b.
+    let names: Vec<String> = (0..400).map(|n| format!("n{n:03}")).collect();
+    let f = Fixture::of(Snapshot::from_parts(
+        [],
+        wide_inventory(names.iter().map(String::as_str)),
+    ));
+    let api = api(&f);
+    let heavy = |path: &str| {
+        let uri = format!("/apis/metrics.k8s.io/v1beta1/{path}");
+        let (head, ()) = hyper::Request::get(uri).body(()).unwrap().into_parts();
+        api.is_heavy(&head)
+    };
+    assert!(heavy("pods"), "1,200 pods");
+    assert!(
+        heavy("pods?labelSelector=app%3Dweb"),
+        "a selector still walks every pod"
+    );
+    assert!(!heavy("namespaces/ns-a/pods"), "800 pods");
+    assert!(!heavy("namespaces/ns-c/pods"), "no such namespace");
+    assert!(!heavy("namespaces/ns-a/pods/web-n001"));
+    assert!(!heavy("nodes"), "the inventory has no Node objects here");
+    assert!(!heavy("nodes/n001"));
+    assert!(!heavy("unknown"));
+}

@@ -249,6 +249,18 @@ impl MetricsApi {
         Ok(Body::new(Bytes::from(out).slice(start..)))
     }
 
+    /// How many objects `route` may answer with, before any selector: what a LIST of it
+    /// walks (0 for a GET of one object).
+    pub fn scope(&self, route: &Route<'_>) -> usize {
+        let snapshot = self.inventory.snapshot();
+        match route {
+            Route::ListNodes => snapshot.nodes.len(),
+            Route::ListPods { namespace: None } => snapshot.pod_count(),
+            Route::ListPods { namespace: Some(ns) } => snapshot.pods.namespace(ns).map_or(0, |pods| pods.len()),
+            Route::GetNode(_) | Route::GetPod { .. } => 0,
+        }
+    }
+
     /// The cache slot for a LIST of every pod without selectors as JSON or protobuf, the
     /// only read served from [`list_cache`]; `None` for every other read.
     fn list_all_pods_slot(

@@ -75,6 +75,14 @@ pub type Response = hyper::Response<Body>;
 pub trait Handler: Send + Sync + 'static {
     /// Answers one request from its method, URI and headers (the body is never read).
     fn handle(&self, req: &hyper::http::request::Parts) -> Option<Response>;
+
+    /// Whether answering `req` may hold a thread for long (a list of thousands of objects):
+    /// the server then runs [`handle`](Self::handle) on the blocking pool instead of an API
+    /// worker. Asked after the gate, for every request the handler will answer, so it must be
+    /// cheap.
+    fn is_heavy(&self, _req: &hyper::http::request::Parts) -> bool {
+        false
+    }
 }
 
 /// An error and its causes, `: `-separated, for log fields.

@@ -254,53 +254,73 @@ impl Server {
     pub async fn respond(&self, req: &Parts, peer: &PeerChain) -> Response {
         if let Some(auth) = &self.auth {
             if let Err(rejection) = auth.admit(req, peer).await {
-                let resp = rejection.into_response();
-                return if req.method == Method::HEAD {
-                    head_only(resp)
-                } else {
-                    resp
-                };
+                return head_aware(req, rejection.into_response());
             }
         }
-        self.route(req)
+        let resp = match self.route_get(req) {
+            Routed::Answered(resp) => resp,
+            Routed::ToHandler if self.handler.is_heavy(req) => self.handle_on_blocking_pool(req).await,
+            Routed::ToHandler => self.handle(req),
+        };
+        head_aware(req, resp)
     }
 
     /// Answers one request from its head, without the gate; HEAD gets GET's headers without
     /// the body.
     pub fn route(&self, req: &Parts) -> Response {
-        let resp = self.route_get(req);
-        if req.method == Method::HEAD {
-            head_only(resp)
-        } else {
-            resp
-        }
+        let resp = match self.route_get(req) {
+            Routed::Answered(resp) => resp,
+            Routed::ToHandler => self.handle(req),
+        };
+        head_aware(req, resp)
     }
 
-    fn route_get(&self, req: &Parts) -> Response {
+    fn route_get(&self, req: &Parts) -> Routed {
         let path = req.uri.path();
         if let Some(resp) = self.health.respond(path, req.uri.query()) {
-            return resp;
+            return Routed::Answered(resp);
         }
         let read = req.method == Method::GET || req.method == Method::HEAD;
         if let Some(resp) = self.discovery.respond(req) {
-            return if read || resp.status() == hyper::StatusCode::NOT_FOUND {
+            return Routed::Answered(if read || resp.status() == hyper::StatusCode::NOT_FOUND {
                 resp
             } else {
                 Status::method_not_allowed().into_response()
-            };
+            });
         }
         if let Some((group, version)) = group_version_prefix(path) {
             if !self.discovery.serves(group, version) {
-                return not_found_page();
+                return Routed::Answered(not_found_page());
             }
-            return self.handler.handle(req).unwrap_or_else(not_found_page);
+            return Routed::ToHandler;
         }
-        match path {
+        Routed::Answered(match path {
             "/version" if read => ok_bytes(content_type::JSON, self.version_json.clone()),
             "/version" => Status::method_not_allowed().into_response(),
             "/metrics" => ok_bytes(METRICS_CONTENT_TYPE, (self.metrics)().into()),
             "/" | "/index.html" => ok_bytes(content_type::JSON, self.index_json.clone()),
-            _ => self.handler.handle(req).unwrap_or_else(not_found_page),
+            _ => return Routed::ToHandler,
+        })
+    }
+
+    fn handle(&self, req: &Parts) -> Response {
+        self.handler.handle(req).unwrap_or_else(not_found_page)
+    }
+
+    /// Runs the handler on tokio's blocking pool, for a request it says is heavy: a LIST of
+    /// 150,000 pods holds a thread for tens of milliseconds (a cold one for over 100), and an
+    /// API worker held that long leaves every other connection queued on it waiting (the
+    /// HPA's GETs among them), as tokio never preempts a task. On a thread of its own, the
+    /// encoding is time-sliced by the kernel with everything else.
+    async fn handle_on_blocking_pool(&self, req: &Parts) -> Response {
+        let handler = Arc::clone(&self.handler);
+        let head = copy_head(req);
+        match tokio::task::spawn_blocking(move || handler.handle(&head)).await {
+            Ok(resp) => resp.unwrap_or_else(not_found_page),
+            Err(error) => {
+                tracing::error!(path = req.uri.path(), %error, "the handler failed");
+                Status::internal_error("an internal error occurred while answering the request").into_response()
+            }
         }
     }
 
@@ -486,6 +506,25 @@ fn group_version_prefix(path: &str) -> Option<(&str, &str)> {
 }
 
 /// `resp`, without its body when `req` is a HEAD.
+/// Where [`Server::route_get`] sends a request.
+enum Routed {
+    /// The server answered it itself.
+    Answered(Response),
+    /// The [`Handler`] answers it.
+    ToHandler,
+}
+
+/// A copy of a request head, for a handler running on another thread (the head's
+/// extensions are not copied: nothing here sets any).
+fn copy_head(req: &Parts) -> Parts {
+    let (mut head, ()) = Request::new(()).into_parts();
+    head.method = req.method.clone();
+    head.uri = req.uri.clone();
+    head.version = req.version;
+    head.headers = req.headers.clone();
+    head
+}
+
 fn head_aware(req: &Parts, resp: Response) -> Response {
     if req.method == Method::HEAD {
         head_only(resp)

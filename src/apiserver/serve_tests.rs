@@ -26,6 +26,10 @@ impl Handler for FakeApi {
 }
 
 fn server() -> Server {
+    server_with(Arc::new(FakeApi))
+}
+
+fn server_with(handler: Arc<dyn Handler>) -> Server {
     let health = HealthChecks::builder()
         .all("metadata-informer-sync", || Ok(()))
         .build()
@@ -47,7 +51,7 @@ fn server() -> Server {
     };
     let discovery = Discovery::new(vec![group]).unwrap();
     let metrics: MetricsText = Arc::new(|| "# HELP x y\nx 1\n".to_owned());
-    Server::new(health, discovery, &b"{\"major\":\"1\"}"[..], metrics, Arc::new(FakeApi))
+    Server::new(health, discovery, &b"{\"major\":\"1\"}"[..], metrics, handler)
         .with_listed_paths(["/openapi/v2".to_owned()])
 }
 
@@ -263,4 +267,85 @@ async fn server_ungated_respond() -> u16 {
         .await
         .status()
         .as_u16()
+}
+
+/// Plays an API with heavy paths: `/heavy` answers only once `/light` has been answered (or
+/// gives up after a while), `/heavy-panic` panics.
+struct HeavyAndLight {
+    light_answered: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
+    wait_for_light: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl HeavyAndLight {
+    fn new() -> Self {
+        let (tx, rx) = std::sync::mpsc::channel();
+        HeavyAndLight {
+            light_answered: std::sync::Mutex::new(tx),
+            wait_for_light: std::sync::Mutex::new(rx),
+        }
+    }
+}
+
+impl Handler for HeavyAndLight {
+    fn is_heavy(&self, req: &Parts) -> bool {
+        req.uri.path().starts_with("/heavy")
+    }
+
+    fn handle(&self, req: &Parts) -> Option<Response> {
+        let text: &'static [u8] = match req.uri.path() {
+            "/light" => {
+                self.light_answered.lock().unwrap().send(()).unwrap();
+                b"light"
+            }
+            "/heavy" => {
+                // Only a bound for the failure: on the API's thread, `/light` never runs.
+                let waited = self
+                    .wait_for_light
+                    .lock()
+                    .unwrap()
+                    .recv_timeout(Duration::from_secs(20));
+                if waited.is_ok() {
+                    b"after the light request"
+                } else {
+                    b"the light request was never answered"
+                }
+            }
+            "/heavy-panic" => panic!("a handler bug"),
+            _ => return None,
+        };
+        Some(ok_bytes("text/plain", Bytes::from_static(text)))
+    }
+}
+
+async fn text(resp: Response) -> String {
+    String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+}
+
+// One thread runs every task here: had the heavy request held it, the light one could not be
+// answered until the heavy one gave up.
+#[tokio::test(flavor = "current_thread")]
+async fn a_heavy_request_runs_off_the_api_threads_and_a_light_one_is_answered_meanwhile() {
+    let server = server_with(Arc::new(HeavyAndLight::new()));
+    let none = PeerChain::none();
+    let (heavy, light) = (request(Method::GET, "/heavy"), request(Method::GET, "/light"));
+    let (heavy, light) = tokio::join!(server.respond(&heavy, &none), server.respond(&light, &none));
+    assert_eq!(text(light).await, "light");
+    assert_eq!(heavy.status(), 200);
+    assert_eq!(text(heavy).await, "after the light request");
+}
+
+#[tokio::test]
+async fn a_handler_that_panics_on_a_heavy_request_gets_a_500_status_and_the_server_goes_on() {
+    let server = server_with(Arc::new(HeavyAndLight::new()));
+    let none = PeerChain::none();
+    let failed = server.respond(&request(Method::GET, "/heavy-panic"), &none).await;
+    assert_eq!(failed.status(), 500);
+    assert_eq!(failed.headers()[CONTENT_TYPE], "application/json");
+    assert_eq!(
+        text(failed).await,
+        "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\
+         \"message\":\"an internal error occurred while answering the request\",\"code\":500}\n"
+    );
+    let light = server.respond(&request(Method::GET, "/light"), &none).await;
+    assert_eq!(text(light).await, "light");
 }

@@ -158,6 +158,10 @@ impl<H: Handler> Handler for WithDiagnosis<H> {
         }
         self.inner.handle(req)
     }
+
+    fn is_heavy(&self, req: &Parts) -> bool {
+        self.inner.is_heavy(req)
+    }
 }
 
 /// The first value of `key` in a query string, `+` and `%XX` decoded.
