@@ -32,6 +32,8 @@ pub(crate) struct Row {
     pub(crate) get_per_s: f64,
     pub(crate) get_per_core: f64,
     pub(crate) get_h2: H2Get,
+    /// GETs of one pod on one connection while another lists every pod back to back.
+    pub(crate) get_beside_list: Latency,
     pub(crate) cpu_ms_per_list: f64,
     pub(crate) log_warnings: usize,
     pub(crate) log_errors: usize,
@@ -149,13 +151,14 @@ fn table(rows: &[Row]) -> String {
     let mut out = String::from(
         "| nodes | pods | CPU-s/cycle | avg cores | peak RSS MiB | steady RSS MiB | bytes/pod | cycle s \
          | LIST-all JSON p50/p99 ms | JSON bytes | LIST-all proto p50/p99 ms | LIST ns p50 ms | GET p50 ms \
-         | GET req/s per core | h2 GET p50 ms | h2 GET req/s per core | CPU-ms per LIST-all |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         | GET req/s per core | h2 GET p50 ms | h2 GET req/s per core | CPU-ms per LIST-all \
+         | GET beside LIST-all p50/p99 ms |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         let _ = writeln!(
             out,
-            "| {} | {} | {:.3} | {:.3} | {:.1} | {:.1} | {:.0} | {:.3} | {} / {} | {} | {} / {} | {} | {} | {:.0} | {} | {:.0} | {:.1} |",
+            "| {} | {} | {:.3} | {:.3} | {:.1} | {:.1} | {:.0} | {:.3} | {} / {} | {} | {} / {} | {} | {} | {:.0} | {} | {:.0} | {:.1} | {} / {} |",
             r.nodes,
             r.pods,
             r.cpu_per_cycle,
@@ -175,6 +178,8 @@ fn table(rows: &[Row]) -> String {
             ms(r.get_h2.latency.percentile_ms(50.0)),
             r.get_h2.per_core,
             r.cpu_ms_per_list,
+            ms(r.get_beside_list.percentile_ms(50.0)),
+            ms(r.get_beside_list.percentile_ms(99.0)),
         );
     }
     out
@@ -222,8 +227,9 @@ fn markdown(options: &Options, rows: &[Row], churns: &[ChurnRun]) -> String {
          that window plus the last scrape, not work. \
          LIST/GET: 2 concurrent HTTPS clients (HTTP/1.1, bearer token); GET req/s per core: 8 \
          connections for 5 s, requests over server CPU seconds. h2 GET: the same GET over HTTP/2 \
-         (ALPN h2, as the aggregator connects), 2 connections × 16 concurrent streams for 5 s. Per-request CPU figures have the \
-         background scraping's steady rate subtracted.\n\n",
+         (ALPN h2, as the aggregator connects), 2 connections × 16 concurrent streams for 5 s. GET beside \
+         LIST-all: one connection GETs one pod back to back while another lists every pod as JSON \
+         back to back, for 5 s. Per-request CPU figures have the background scraping's steady rate subtracted.\n\n",
     );
     out.push_str(
         "| nodes | time to ready s | mean kubelet request ms | failed scrapes in window | server open fds \
@@ -285,12 +291,12 @@ fn csv(rows: &[Row]) -> String {
         "nodes,pods,cpu_s_per_cycle,avg_cores,peak_rss_mib,steady_rss_mib,bytes_per_pod,cycle_s,\
          list_all_json_p50_ms,list_all_json_p99_ms,list_all_json_bytes,list_all_proto_p50_ms,list_all_proto_p99_ms,\
          list_ns_p50_ms,get_p50_ms,get_req_s,get_req_s_per_core,cpu_ms_per_list_all,time_to_ready_s,kubelet_request_ms,failed_scrapes,\
-         get_h2_p50_ms,get_h2_req_s,get_h2_req_s_per_core\n",
+         get_h2_p50_ms,get_h2_req_s,get_h2_req_s_per_core,get_beside_list_p50_ms,get_beside_list_p99_ms\n",
     );
     for r in rows {
         let _ = writeln!(
             out,
-            "{},{},{:.4},{:.4},{:.2},{:.2},{:.0},{:.4},{:.3},{:.3},{},{:.3},{:.3},{:.3},{:.4},{:.0},{:.0},{:.2},{:.1},{:.2},{},{:.4},{:.0},{:.0}",
+            "{},{},{:.4},{:.4},{:.2},{:.2},{:.0},{:.4},{:.3},{:.3},{},{:.3},{:.3},{:.3},{:.4},{:.0},{:.0},{:.2},{:.1},{:.2},{},{:.4},{:.0},{:.0},{:.4},{:.4}",
             r.nodes,
             r.pods,
             r.cpu_per_cycle,
@@ -315,6 +321,8 @@ fn csv(rows: &[Row]) -> String {
             r.get_h2.latency.percentile_ms(50.0),
             r.get_h2.per_s,
             r.get_h2.per_core,
+            r.get_beside_list.percentile_ms(50.0),
+            r.get_beside_list.percentile_ms(99.0),
         );
     }
     out

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::clients::{self, Api, JSON, PROTOBUF};
+use crate::clients::{self, Api, Latency, JSON, PROTOBUF};
 use crate::measure::{self, ServerMetrics};
 use crate::options::Options;
 use crate::report::{ChurnRun, H2Get, Row};
@@ -118,16 +118,19 @@ pub(crate) async fn fleet_size(options: &Options, nodes: usize) -> Result<(Row, 
     let get = clients::latency(&api, &get_path, JSON, 2, 5000, Duration::from_secs(5)).await?;
     let (get_per_s, get_per_core) = get_throughput(&api, &server, &get_path, avg_cores).await?;
     let get_h2 = get_throughput_h2(&api, &server, &get_path, avg_cores).await?;
+    let get_beside_list = get_beside_list(&api, &list_all, &get_path).await?;
     progress!(
         nodes,
         "LIST protobuf p50 {:.1} ms, namespace p50 {:.2} ms, GET p50 {:.3} ms, {get_per_s:.0} GET/s, {get_per_core:.0} per core; \
-         HTTP/2 GET p50 {:.3} ms, {:.0} GET/s, {:.0} per core",
+         HTTP/2 GET p50 {:.3} ms, {:.0} GET/s, {:.0} per core; GET beside LIST-all p50 {:.3} ms, p99 {:.2} ms",
         list_proto.percentile_ms(50.0),
         list_ns.percentile_ms(50.0),
         get.percentile_ms(50.0),
         get_h2.latency.percentile_ms(50.0),
         get_h2.per_s,
-        get_h2.per_core
+        get_h2.per_core,
+        get_beside_list.percentile_ms(50.0),
+        get_beside_list.percentile_ms(99.0)
     );
 
     let churn = if options.churn > 0 {
@@ -165,6 +168,7 @@ pub(crate) async fn fleet_size(options: &Options, nodes: usize) -> Result<(Row, 
         get_per_s,
         get_per_core,
         get_h2,
+        get_beside_list,
         cpu_ms_per_list,
         log_warnings: warnings,
         log_errors: errors,
@@ -174,6 +178,16 @@ pub(crate) async fn fleet_size(options: &Options, nodes: usize) -> Result<(Row, 
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
+
+/// What a LIST-all costs the requests beside it: one connection GETs `get_path` back to back
+/// while another lists every pod as JSON back to back, both for 5 s; the GETs' latencies.
+async fn get_beside_list(api: &Api, list_path: &str, get_path: &str) -> Result<Latency> {
+    const PHASE: Duration = Duration::from_secs(5);
+    let listing = clients::latency(api, list_path, JSON, 1, usize::MAX, PHASE);
+    let getting = clients::latency(api, get_path, JSON, 1, usize::MAX, PHASE);
+    let (_, got) = tokio::try_join!(listing, getting)?;
+    Ok(got)
+}
 
 /// GETs per second with 8 connections for 5 s, and per server core (background scraping removed).
 async fn get_throughput(api: &Api, server: &Server, path: &str, background_cores: f64) -> Result<(f64, f64)> {
