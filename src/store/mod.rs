@@ -253,8 +253,8 @@ impl NodePods {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str, PodUsage)> {
         let state = &*self.0;
         (0..state.pods.len()).filter_map(move |position| {
-            let pod = state.pods.get(position)?;
-            Some((&*pod.namespace, &*pod.name, state.pod_usage(position)?))
+            let (namespace, name) = state.key(state.pods.get(position)?);
+            Some((namespace, name, state.pod_usage(position)?))
         })
     }
 
@@ -328,7 +328,7 @@ impl OwnedPodCursor {
 /// Where the pod is in `state`'s pods, looking from `next` on, which it moves past the pods
 /// ordered before it.
 fn find(state: &NodeState, next: &mut usize, namespace: &str, name: &str) -> Option<usize> {
-    node::seek(&state.pods, next, |p| (&*p.namespace, &*p.name).cmp(&(namespace, name)))?;
+    node::seek(&state.pods, next, |p| state.key(p).cmp(&(namespace, name)))?;
     next.checked_sub(1)
 }
 
