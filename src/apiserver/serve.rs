@@ -3,7 +3,8 @@
 //! Every request first passes the [`Delegation`] gate when one is set ([`Server::with_auth`]):
 //! authentication and authorization, answered 401/403/500 when refused. Then routing
 //! ([`Server::route`]), a pure function of the request head, so every endpoint is testable
-//! in-process ([`Server::respond`] runs both). Paths, in the order they are tried:
+//! in-process ([`Server::respond`] runs both, and runs a request the [`Handler`] calls heavy,
+//! a list of thousands of objects, on the blocking pool). Paths, in the order they are tried:
 //!
 //! | path | answer |
 //! |---|---|
@@ -265,8 +266,8 @@ impl Server {
         head_aware(req, resp)
     }
 
-    /// Answers one request from its head, without the gate; HEAD gets GET's headers without
-    /// the body.
+    /// Answers one request from its head, without the gate, on the calling thread; HEAD gets
+    /// GET's headers without the body.
     pub fn route(&self, req: &Parts) -> Response {
         let resp = match self.route_get(req) {
             Routed::Answered(resp) => resp,
@@ -505,7 +506,6 @@ fn group_version_prefix(path: &str) -> Option<(&str, &str)> {
     Some((group, version))
 }
 
-/// `resp`, without its body when `req` is a HEAD.
 /// Where [`Server::route_get`] sends a request.
 enum Routed {
     /// The server answered it itself.
@@ -525,6 +525,7 @@ fn copy_head(req: &Parts) -> Parts {
     head
 }
 
+/// `resp`, without its body when `req` is a HEAD.
 fn head_aware(req: &Parts, resp: Response) -> Response {
     if req.method == Method::HEAD {
         head_only(resp)
