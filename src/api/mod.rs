@@ -95,8 +95,15 @@ impl<'p> Route<'p> {
         let rest = path.strip_prefix("/apis/")?.strip_prefix(GROUP)?.strip_prefix('/')?;
         let (version, rest) = rest.split_once('/')?;
         let version = VERSIONS.into_iter().find(|v| *v == version)?;
-        let segments: Vec<&str> = rest.split('/').collect();
-        let route = match segments.as_slice() {
+        // At most four segments (no allocation: every request is parsed once to route it and
+        // once to ask whether it is heavy).
+        let mut segments = [""; 4];
+        let mut count = 0;
+        for segment in rest.split('/') {
+            *segments.get_mut(count)? = segment;
+            count += 1;
+        }
+        let route = match &segments[..count] {
             ["nodes"] => Route::ListNodes,
             ["nodes", name] if !name.is_empty() => Route::GetNode(name),
             ["pods"] => Route::ListPods { namespace: None },
@@ -250,8 +257,11 @@ impl MetricsApi {
     }
 
     /// How many objects `route` may answer with, before any selector: what a LIST of it
-    /// walks (0 for a GET of one object).
+    /// walks (0 for a GET of one object, without looking at the inventory).
     pub fn scope(&self, route: &Route<'_>) -> usize {
+        if !route.is_list() {
+            return 0;
+        }
         let snapshot = self.inventory.snapshot();
         match route {
             Route::ListNodes => snapshot.nodes.len(),
@@ -428,6 +438,7 @@ mod tests {
             "/apis/metrics.k8s.io/v1beta1/",
             "/apis/metrics.k8s.io/v2/nodes",
             "/apis/metrics.k8s.io/v1beta1/nodes/n1/extra",
+            "/apis/metrics.k8s.io/v1beta1/namespaces/ns/pods/p/extra",
             "/apis/metrics.k8s.io/v1beta1/namespaces/ns",
             "/apis/other.k8s.io/v1beta1/nodes",
         ] {

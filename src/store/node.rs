@@ -10,8 +10,8 @@
 //! of a node's pods sit in one array (a pod holds the range of its own), and each container
 //! names itself by an index into the node's table of distinct container names. The pods'
 //! namespaces and names are one string per state, each namespace written once per run of its
-//! pods: a reader joining the inventory's pods with a node's walks that text in order, where
-//! an allocation per name was a cache miss per pod (13% of encoding 150,000 pods).
+//! pods: a pod holds two spans of it, 16 bytes and an allocation less than two shared names,
+//! and a reader joining the inventory's pods with a node's walks one buffer in order.
 
 use std::cmp::Ordering;
 use std::ops::Range;
@@ -78,6 +78,11 @@ impl Span {
 }
 
 impl PodState {
+    /// The pod's (namespace, name), in the `names` of its state.
+    fn key<'n>(&self, names: &'n str) -> (&'n str, &'n str) {
+        (self.namespace.of(names), self.name.of(names))
+    }
+
     fn containers(&self) -> Range<usize> {
         let first = self.first_container as usize;
         first..first + self.container_count as usize
@@ -211,9 +216,7 @@ impl NodeState {
         let mut served_pods = 0;
         for group in samples.chunk_by(|a, b| a.namespace == b.namespace && a.pod == b.pod) {
             let (namespace, pod) = (&*group[0].namespace, &*group[0].pod);
-            let old_pod = seek(old_pods, &mut old_cursor, |p| {
-                (p.namespace.of(old_names), p.name.of(old_names)).cmp(&(namespace, pod))
-            });
+            let old_pod = seek(old_pods, &mut old_cursor, |p| p.key(old_names).cmp(&(namespace, pod)));
             let first = containers.len();
             advance_containers(old_pod, &mut containers, group, resolution);
             let range = first..containers.len();
@@ -262,7 +265,7 @@ impl NodeState {
 
     /// The pod's (namespace, name).
     pub(super) fn key(&self, pod: &PodState) -> (&str, &str) {
-        (pod.namespace.of(&self.names), pod.name.of(&self.names))
+        pod.key(&self.names)
     }
 
     /// Whether this state may still be served at `now`.
