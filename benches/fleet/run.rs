@@ -95,13 +95,14 @@ pub(crate) async fn fleet_size(options: &Options, nodes: usize) -> Result<(Row, 
     // The API phases, each bounded by count and time. Background scraping goes on meanwhile; its
     // steady CPU rate is subtracted from the per-request CPU figures.
     let list_all = format!("{METRICS}/pods");
+    let host_copy_gb_s = measure::host_copy_gb_s();
     let cpu_before = measure::cpu_seconds(server.pid)?;
     let list_json = clients::latency(&api, &list_all, JSON, 2, 30, Duration::from_secs(12)).await?;
     let list_cpu = measure::cpu_seconds(server.pid)? - cpu_before - avg_cores * list_json.elapsed.as_secs_f64();
     let cpu_ms_per_list = 1e3 * list_cpu.max(0.0) / list_json.samples.len().max(1) as f64;
     progress!(
         nodes,
-        "LIST all JSON: {} requests, p50 {:.1} ms, {} bytes, {cpu_ms_per_list:.1} CPU-ms each",
+        "LIST all JSON: {} requests, p50 {:.1} ms, {} bytes, {cpu_ms_per_list:.1} CPU-ms each (host copies {host_copy_gb_s:.1} GB/s)",
         list_json.samples.len(),
         list_json.percentile_ms(50.0),
         list_json.bytes
@@ -170,6 +171,7 @@ pub(crate) async fn fleet_size(options: &Options, nodes: usize) -> Result<(Row, 
         get_h2,
         get_beside_list,
         cpu_ms_per_list,
+        host_copy_gb_s,
         log_warnings: warnings,
         log_errors: errors,
     };
