@@ -84,6 +84,27 @@ pub(crate) fn host_copy_gb_s() -> f64 {
     rates[rates.len() / 2]
 }
 
+/// How long this host takes for one system call that does nothing, in ns: the median of nine
+/// rounds of 200,000 `getpid`s (glibc has not cached the pid since 2.25, so each is a syscall).
+///
+/// Why: a GET is a few syscalls and two wake-ups, so its CPU follows the kernel's entry and
+/// exit cost, which the host's CPU and its mitigations set (seen here: ~200 ns on a host with
+/// AMD's "Safe RET"). Reported beside each size so runs on different hosts can be told apart.
+pub(crate) fn host_syscall_ns() -> f64 {
+    const CALLS: u32 = 200_000;
+    let mut rounds: Vec<f64> = (0..9)
+        .map(|_| {
+            let started = std::time::Instant::now();
+            for _ in 0..CALLS {
+                std::hint::black_box(std::process::id());
+            }
+            started.elapsed().as_secs_f64() * 1e9 / f64::from(CALLS)
+        })
+        .collect();
+    rounds.sort_by(f64::total_cmp);
+    rounds[rounds.len() / 2]
+}
+
 /// The server's self-metrics that tell whether the scrape loop is healthy.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct ServerMetrics {

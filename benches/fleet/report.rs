@@ -37,6 +37,8 @@ pub(crate) struct Row {
     pub(crate) cpu_ms_per_list: f64,
     /// [`crate::measure::host_copy_gb_s`], taken just before the LIST-all phase.
     pub(crate) host_copy_gb_s: f64,
+    /// [`crate::measure::host_syscall_ns`], taken just before the GET phases.
+    pub(crate) host_syscall_ns: f64,
     pub(crate) log_warnings: usize,
     pub(crate) log_errors: usize,
 }
@@ -235,12 +237,13 @@ fn markdown(options: &Options, rows: &[Row], churns: &[ChurnRun]) -> String {
     );
     out.push_str(
         "| nodes | time to ready s | mean kubelet request ms | failed scrapes in window | server open fds \
-         | unexpected server log WARN / ERROR | host copy GB/s (68 MiB) |\n|---:|---:|---:|---:|---:|---:|---:|\n",
+         | unexpected server log WARN / ERROR | host copy GB/s (68 MiB) \
+         | host syscall ns (getpid) |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         let _ = writeln!(
             out,
-            "| {} | {:.1} | {:.1} | {} | {} | {} / {} | {:.1} |",
+            "| {} | {:.1} | {:.1} | {} | {} | {} / {} | {:.1} | {:.0} |",
             r.nodes,
             r.time_to_ready_s,
             r.kubelet_request_ms,
@@ -248,7 +251,8 @@ fn markdown(options: &Options, rows: &[Row], churns: &[ChurnRun]) -> String {
             r.open_fds,
             r.log_warnings,
             r.log_errors,
-            r.host_copy_gb_s
+            r.host_copy_gb_s,
+            r.host_syscall_ns
         );
     }
     out.push_str(
@@ -294,12 +298,12 @@ fn csv(rows: &[Row]) -> String {
         "nodes,pods,cpu_s_per_cycle,avg_cores,peak_rss_mib,steady_rss_mib,bytes_per_pod,cycle_s,\
          list_all_json_p50_ms,list_all_json_p99_ms,list_all_json_bytes,list_all_proto_p50_ms,list_all_proto_p99_ms,\
          list_ns_p50_ms,get_p50_ms,get_req_s,get_req_s_per_core,cpu_ms_per_list_all,time_to_ready_s,kubelet_request_ms,failed_scrapes,\
-         get_h2_p50_ms,get_h2_req_s,get_h2_req_s_per_core,get_beside_list_p50_ms,get_beside_list_p99_ms,host_copy_gb_s\n",
+         get_h2_p50_ms,get_h2_req_s,get_h2_req_s_per_core,get_beside_list_p50_ms,get_beside_list_p99_ms,host_copy_gb_s,host_syscall_ns\n",
     );
     for r in rows {
         let _ = writeln!(
             out,
-            "{},{},{:.4},{:.4},{:.2},{:.2},{:.0},{:.4},{:.3},{:.3},{},{:.3},{:.3},{:.3},{:.4},{:.0},{:.0},{:.2},{:.1},{:.2},{},{:.4},{:.0},{:.0},{:.4},{:.4},{:.2}",
+            "{},{},{:.4},{:.4},{:.2},{:.2},{:.0},{:.4},{:.3},{:.3},{},{:.3},{:.3},{:.3},{:.4},{:.0},{:.0},{:.2},{:.1},{:.2},{},{:.4},{:.0},{:.0},{:.4},{:.4},{:.2},{:.1}",
             r.nodes,
             r.pods,
             r.cpu_per_cycle,
@@ -327,6 +331,7 @@ fn csv(rows: &[Row]) -> String {
             r.get_beside_list.percentile_ms(50.0),
             r.get_beside_list.percentile_ms(99.0),
             r.host_copy_gb_s,
+            r.host_syscall_ns,
         );
     }
     out

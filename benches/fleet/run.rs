@@ -116,6 +116,7 @@ pub(crate) async fn fleet_size(options: &Options, nodes: usize) -> Result<(Row, 
         .split_once('/')
         .ok_or("a malformed sample pod")?;
     let get_path = format!("{METRICS}/namespaces/{pod_namespace}/pods/{pod_name}");
+    let host_syscall_ns = measure::host_syscall_ns();
     let get = clients::latency(&api, &get_path, JSON, 2, 5000, Duration::from_secs(5)).await?;
     let (get_per_s, get_per_core) = get_throughput(&api, &server, &get_path, avg_cores).await?;
     let get_h2 = get_throughput_h2(&api, &server, &get_path, avg_cores).await?;
@@ -123,7 +124,7 @@ pub(crate) async fn fleet_size(options: &Options, nodes: usize) -> Result<(Row, 
     progress!(
         nodes,
         "LIST protobuf p50 {:.1} ms, namespace p50 {:.2} ms, GET p50 {:.3} ms, {get_per_s:.0} GET/s, {get_per_core:.0} per core; \
-         HTTP/2 GET p50 {:.3} ms, {:.0} GET/s, {:.0} per core; GET beside LIST-all p50 {:.3} ms, p99 {:.2} ms",
+         HTTP/2 GET p50 {:.3} ms, {:.0} GET/s, {:.0} per core; GET beside LIST-all p50 {:.3} ms, p99 {:.2} ms (host syscall {host_syscall_ns:.0} ns)",
         list_proto.percentile_ms(50.0),
         list_ns.percentile_ms(50.0),
         get.percentile_ms(50.0),
@@ -172,6 +173,7 @@ pub(crate) async fn fleet_size(options: &Options, nodes: usize) -> Result<(Row, 
         get_beside_list,
         cpu_ms_per_list,
         host_copy_gb_s,
+        host_syscall_ns,
         log_warnings: warnings,
         log_errors: errors,
     };
