@@ -72,37 +72,41 @@ pub(crate) fn host_copy_gb_s() -> f64 {
     const LEN: usize = 68 << 20;
     let source = vec![1u8; LEN];
     let mut target = vec![2u8; LEN];
-    let mut rates: Vec<f64> = (0..9)
-        .map(|_| {
-            let started = std::time::Instant::now();
-            target.copy_from_slice(std::hint::black_box(&source));
-            std::hint::black_box(&mut target);
-            LEN as f64 / started.elapsed().as_secs_f64().max(1e-9) / 1e9
-        })
-        .collect();
-    rates.sort_by(f64::total_cmp);
-    rates[rates.len() / 2]
+    let seconds = median_of_nine(|| {
+        target.copy_from_slice(std::hint::black_box(&source));
+        std::hint::black_box(&mut target);
+    });
+    LEN as f64 / seconds.max(1e-9) / 1e9
 }
 
 /// How long this host takes for one system call that does nothing, in ns: the median of nine
 /// rounds of 200,000 `getpid`s (glibc has not cached the pid since 2.25, so each is a syscall).
 ///
-/// Why: a GET is a few syscalls and two wake-ups, so its CPU follows the kernel's entry and
-/// exit cost, which the host's CPU and its mitigations set (seen here: ~200 ns on a host with
+/// Why: a GET is a few syscalls and a wake-up, so its CPU follows the kernel's entry and exit
+/// cost, which the host's CPU and its mitigations set (seen here: 163–225 ns on a host with
 /// AMD's "Safe RET"). Reported beside each size so runs on different hosts can be told apart.
 pub(crate) fn host_syscall_ns() -> f64 {
     const CALLS: u32 = 200_000;
-    let mut rounds: Vec<f64> = (0..9)
+    let seconds = median_of_nine(|| {
+        for _ in 0..CALLS {
+            std::hint::black_box(std::process::id());
+        }
+    });
+    seconds * 1e9 / f64::from(CALLS)
+}
+
+/// The median wall time of nine runs of `work`, in seconds: the host probes' one timing rule,
+/// robust to a run that the shared machine interrupts.
+fn median_of_nine(mut work: impl FnMut()) -> f64 {
+    let mut seconds: Vec<f64> = (0..9)
         .map(|_| {
             let started = std::time::Instant::now();
-            for _ in 0..CALLS {
-                std::hint::black_box(std::process::id());
-            }
-            started.elapsed().as_secs_f64() * 1e9 / f64::from(CALLS)
+            work();
+            started.elapsed().as_secs_f64()
         })
         .collect();
-    rounds.sort_by(f64::total_cmp);
-    rounds[rounds.len() / 2]
+    seconds.sort_by(f64::total_cmp);
+    seconds[seconds.len() / 2]
 }
 
 /// The server's self-metrics that tell whether the scrape loop is healthy.
